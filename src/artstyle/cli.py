@@ -1,0 +1,245 @@
+"""The ``artstyle`` command. Every setting of :class:`~artstyle.config.StyleConfig` becomes a flag
+(``content_weight`` -> ``--content-weight``) with the field's help text; nothing is declared twice.
+
+Settings are applied in order: ``--preset``, then ``--config FILE.toml``, then the flags.
+User errors print one line ``artstyle: error: ...`` and exit 1; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tomllib
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+
+from artstyle.config import PRESETS, StyleConfig, field_types, from_dict, preset
+from artstyle.errors import ArtstyleError
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+def _option_for(f: dataclasses.Field[Any], tp: Any) -> Callable[[F], F]:
+    flag = "--" + f.name.replace("_", "-")
+    default = f.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    help_text = f"{f.metadata['doc']} [default: {shown if shown != '' else 'none'}]"
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        ptype: Any = click.Choice(typing.get_args(tp))
+    elif origin is tuple:
+        ptype, help_text = str, help_text + " (comma-separated)"
+    else:
+        ptype = tp
+    return click.option(
+        flag,
+        f.name,
+        type=ptype,
+        default=None,
+        help=help_text,
+        metavar=f.name.upper() if ptype in (int, float, str) else None,
+    )
+
+
+def config_options(func: F) -> F:
+    """Add ``--preset``, ``--config`` and one flag per StyleConfig field to a click command."""
+    types = field_types()
+    for f in reversed(dataclasses.fields(StyleConfig)):
+        func = _option_for(f, types[f.name])(func)
+    func = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        help="A TOML file of settings (the same names as the flags, with underscores).",
+    )(func)
+    func = click.option(
+        "--preset",
+        type=click.Choice(list(PRESETS)),
+        default="default",
+        show_default=True,
+        help="Starting point for all settings.",
+    )(func)
+    return func
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ArtstyleError(f"{p}: no such config file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ArtstyleError(f"{p}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise ArtstyleError(f"{p}: cannot read ({e.strerror})") from None
+
+
+def build_config(kwargs: dict[str, Any]) -> StyleConfig:
+    """Preset, then config file, then flags; pops the config-related keys from ``kwargs``."""
+    cfg = preset(kwargs.pop("preset", "default") or "default")
+    config_file = kwargs.pop("config_file", None)
+    if config_file:
+        values = load_toml(config_file)
+        try:
+            cfg = from_dict(values, base=cfg)
+        except ArtstyleError as e:
+            raise ArtstyleError(f"{config_file}: {e}") from None
+    flags = {}
+    for name in field_types():
+        v = kwargs.pop(name, None)
+        if v is not None:
+            flags[name] = v
+    return from_dict(flags, base=cfg)
+
+
+class _Group(click.Group):
+    """Turns user errors into one line and a non-zero exit; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArtstyleError as e:
+            click.echo(f"artstyle: error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("artstyle: interrupted", err=True)
+            sys.exit(130)
+        except MemoryError:
+            click.echo("artstyle: error: out of memory; try a smaller --size or more --scales", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="artstyle")
+def main() -> None:
+    """Paint photographs in the style of paintings (Gatys et al. neural style transfer)."""
+
+
+def _job_options(func: F) -> F:
+    func = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(func)
+    func = click.option(
+        "--checkpoint-every",
+        type=click.IntRange(min=0),
+        default=0,
+        help="Write the image every N iterations beside the output.",
+    )(func)
+    func = click.option("--overwrite", is_flag=True, help="Replace an existing output.")(func)
+    return func
+
+
+def _finish(out: Path, result: Any) -> None:
+    if result.interrupted:
+        click.echo(f"interrupted: the image so far is in {out}", err=True)
+        sys.exit(130)
+    click.echo(
+        f"wrote {out} and {out.name}.json ({len(result.history)} iterations, "
+        f"{result.timings['total_s']:.1f} s)",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("content", type=click.Path(dir_okay=True))
+@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png, .jpg, ...).")
+@_job_options
+@config_options
+def stylize(
+    content: str,
+    styles: tuple[str, ...],
+    output: str,
+    overwrite: bool,
+    checkpoint_every: int,
+    quiet: bool,
+    **kwargs: Any,
+) -> None:
+    """Paint CONTENT in the style of one or more STYLE images."""
+    from artstyle.jobs import JobOptions, Source, check_output, run_job
+
+    cfg = build_config(kwargs)
+    out = check_output(output, overwrite)
+    problems, sources = [], []
+    for p in (content, *styles):
+        try:
+            sources.append(Source.from_path(p))
+        except ArtstyleError as e:
+            problems.append(str(e))
+    if problems:
+        raise ArtstyleError("; ".join(problems))
+    result = run_job(
+        sources[0],
+        sources[1:],
+        out,
+        cfg,
+        JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet),
+    )
+    _finish(out, result)
+
+
+@main.command()
+@click.option(
+    "-o", "--output", default="demo.png", show_default=True, type=click.Path(), help="Output image."
+)
+@_job_options
+@config_options
+def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwargs: Any) -> None:
+    """Stylise a built-in photo (Grace Hopper, shipped with matplotlib) with a built-in painting.
+
+    Needs no files of yours; also writes the two inputs beside the output.
+    """
+    from artstyle.images import default_content, default_style, save_image
+    from artstyle.jobs import JobOptions, Source, check_output, run_job
+
+    cfg = build_config(kwargs)
+    out = check_output(output, overwrite)
+    content = Source(default_content(), "builtin:grace_hopper")
+    style = Source(default_style(), "builtin:swirls")
+    for src, suffix in ((content, "content"), (style, "style")):
+        save_image(src.image, out.with_name(f"{out.stem}.{suffix}.png"))
+    result = run_job(
+        content,
+        [style],
+        out,
+        cfg,
+        JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet),
+    )
+    _finish(out, result)
+
+
+@main.command("config")
+@config_options
+def show_config(**kwargs: Any) -> None:
+    """Print the settings that a preset, config file and flags add up to, as TOML."""
+    cfg = build_config(kwargs)
+    for name, value in cfg.to_dict().items():
+        click.echo(f"{name} = {_toml_value(value)}")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+@main.command("fetch-weights")
+@click.option("--network", type=click.Choice(["vgg19", "vgg16"]), default="vgg19", show_default=True)
+@click.option("--weights", default="auto", show_default=True)
+def fetch_weights(network: str, weights: str) -> None:
+    """Fetch, verify and cache network weights now (later runs are offline)."""
+    from artstyle.weights import load_weights
+
+    loaded = load_weights(weights, network, log=lambda m: click.echo(m, err=True))
+    click.echo(f"ok: {loaded.weights_id}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,419 @@
+"""The optimisation: targets once per scale, L-BFGS or Adam over the pixels, coarse-to-fine, EMA.
+
+:func:`iter_stylize` is a generator of :class:`Step` (one per iteration) and does no I/O, so the
+callers decide about progress bars, checkpoints and Ctrl-C. :func:`stylize` runs it to the end.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn import functional as F
+
+from artstyle import color
+from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError, NonFiniteLossError
+from artstyle.images import MIN_SIDE, fit_long_side, load_image, resize, to_image, to_tensor
+from artstyle.losses import (
+    STYLE_LOSS_SCALE,
+    STYLE_LOSSES,
+    ContentLoss,
+    SlicedWassersteinStyleLoss,
+    blend_weights,
+    layer_weights,
+    tv_loss,
+)
+from artstyle.network import VGGFeatures, check_layers
+from artstyle.weights import LoadedWeights, load_weights
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+_WEIGHTS: dict[tuple[str, str], LoadedWeights] = {}
+
+
+def get_weights(cfg: StyleConfig, log: Log = _quiet) -> LoadedWeights:
+    """The weights of ``cfg``, loaded once per process (grids and experiments reuse them)."""
+    key = (cfg.weights, cfg.network)
+    if key not in _WEIGHTS:
+        _WEIGHTS[key] = load_weights(cfg.weights, cfg.network, log)
+    return _WEIGHTS[key]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; asking for a missing device is an ArtstyleError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ArtstyleError("device cuda was asked for, but this PyTorch sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ArtstyleError("device mps was asked for, but it is not available here")
+    return torch.device(name)
+
+
+@dataclass
+class Step:
+    """One iteration: where it is, its losses, and the image the run would output now."""
+
+    iteration: int  # 1-based, counted over all scales
+    total: int  # iterations over all scales
+    scale: int  # 1-based level, coarsest first
+    scales: int
+    size: tuple[int, int]
+    losses: dict[str, float]
+    seconds: float  # since the start of the run
+    output: torch.Tensor  # (1, 3, H, W) pixels, the current output (best or EMA)
+
+
+@dataclass
+class StyleResult:
+    """What :func:`stylize` returns: the image, its loss history and how the run went."""
+
+    image: Image.Image
+    config: StyleConfig
+    history: list[dict[str, Any]] = field(default_factory=list)
+    weights_id: str = ""
+    device: str = "cpu"
+    timings: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: float = 0.0
+    interrupted: bool = False
+
+
+class Objective(nn.Module):
+    """Weighted sum of the content, style and TV terms for fixed targets at one size.
+
+    ``total = content_weight * sum_l c_l L_content^l
+            + style_weight * sum_s b_s sum_l w_l k L_style^{s,l}
+            + tv_weight * L_tv``
+
+    with content-layer shares ``c_l`` (``content_weight_blend``), style blend weights ``b_s``,
+    layer weights ``w_l`` (``style_layer_weight_exp``) and the style statistic's scale ``k``.
+    One pass of the network serves every term.
+    """
+
+    def __init__(
+        self,
+        net: VGGFeatures,
+        cfg: StyleConfig,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.net, self.cfg = net, cfg
+        n_c = len(cfg.content_layers)
+        shares = [cfg.content_weight_blend] + [(1 - cfg.content_weight_blend) / max(n_c - 1, 1)] * (n_c - 1)
+        if n_c == 1:
+            shares = [1.0]
+        self.content_terms = [
+            (layer, w * cfg.content_weight)
+            for layer, w in zip(cfg.content_layers, shares, strict=True)
+            if w > 0
+        ]
+        lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
+        bw = blend_weights(len(styles), cfg.style_blend_weights)
+        k = STYLE_LOSS_SCALE[cfg.style_loss]
+        with torch.no_grad():
+            content_feats = net(content)
+            self.content_losses = nn.ModuleDict(
+                {layer: ContentLoss(content_feats[layer]) for layer, _ in self.content_terms}
+            )
+            self.style_losses = nn.ModuleList()
+            self.style_terms: list[tuple[int, str, float]] = []
+            for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
+                feats = net(style)
+                per_layer = nn.ModuleDict()
+                for layer, w in zip(cfg.style_layers, lw, strict=True):
+                    if cfg.style_loss == "sliced_wasserstein":
+                        per_layer[layer] = SlicedWassersteinStyleLoss(feats[layer], generator)
+                    else:
+                        per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
+                    self.style_terms.append((s, layer, cfg.style_weight * b * w * k))
+                self.style_losses.append(per_layer)
+
+    def resample(self) -> None:
+        for per_layer in self.style_losses:
+            for loss in per_layer.values():
+                if isinstance(loss, SlicedWassersteinStyleLoss):
+                    loss.resample()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = self.net(x)
+        content = sum(
+            (w * self.content_losses[layer](feats[layer]) for layer, w in self.content_terms),
+            start=x.new_zeros(()),
+        )
+        style = sum(
+            (w * self.style_losses[s][layer](feats[layer]) for s, layer, w in self.style_terms),
+            start=x.new_zeros(()),
+        )
+        tv = self.cfg.tv_weight * tv_loss(x) if self.cfg.tv_weight > 0 else x.new_zeros(())
+        total = content + style + tv
+        return total, {"content": content, "style": style, "tv": tv}
+
+
+def level_sizes(full: tuple[int, int], scales: int, ratio: float) -> list[tuple[int, int]]:
+    """(width, height) of each coarse-to-fine level, coarsest first; levels whose short side would
+    fall under 32 px are dropped."""
+    long_side = max(full)
+    sizes = []
+    for k in range(scales - 1, 0, -1):
+        s = fit_long_side(full, round(long_side / ratio**k))
+        if min(s) >= MIN_SIDE:
+            sizes.append(s)
+    sizes.append(full)
+    return list(dict.fromkeys(sizes))
+
+
+def _initial(
+    cfg: StyleConfig, content: torch.Tensor, style_img: Image.Image, gen: torch.Generator
+) -> torch.Tensor:
+    h, w = content.shape[-2:]
+    if cfg.initial == "content":
+        x = content.clone()
+    elif cfg.initial == "noise":
+        x = torch.rand(content.shape, generator=gen).to(content) * 255
+    elif cfg.initial == "style":
+        x = to_tensor(resize(style_img, (w, h)), content.device)
+    else:
+        x = to_tensor(resize(load_image(cfg.initial), (w, h)), content.device)
+    if cfg.initial_noiseblend > 0:
+        noise = torch.rand(content.shape, generator=gen).to(content) * 255
+        x = (1 - cfg.initial_noiseblend) * x + cfg.initial_noiseblend * noise
+    return x
+
+
+def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    w, h = size
+    return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of the run: CUDA's allocator peak, else the process's peak resident set."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def prepare_images(
+    content: Image.Image, styles: Sequence[Image.Image], cfg: StyleConfig
+) -> tuple[Image.Image, list[Image.Image]]:
+    """Apply colour preservation to the inputs (before the transfer)."""
+    if cfg.preserve_color == "luminance":
+        return color.luminance_image(content), [color.luminance_image(s, like=content) for s in styles]
+    if cfg.preserve_color == "histogram":
+        return content, [color.match_color(s, content) for s in styles]
+    return content, list(styles)
+
+
+class _LevelRun:
+    """The optimiser at one size: the pixels, L-BFGS or Adam, and the best image evaluated so far.
+
+    ``best_x`` is the image with the lowest loss seen; L-BFGS evaluates the loss before it steps,
+    so this is the last image whose loss is known (and the one Ctrl-C keeps).
+    """
+
+    def __init__(
+        self, objective: Objective, x0: torch.Tensor, cfg: StyleConfig, adam_state: dict[str, Any] | None
+    ) -> None:
+        self.objective, self.cfg = objective, cfg
+        self.x = x0.detach().contiguous().requires_grad_(True)
+        self.best_loss, self.best_x = math.inf, self.x.detach().clone()
+        self.record: dict[str, float] = {}
+        if cfg.optimizer == "lbfgs":
+            self.opt: torch.optim.Optimizer = torch.optim.LBFGS(
+                [self.x], lr=1.0, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1
+            )
+        else:
+            self.opt = torch.optim.Adam(
+                [self.x], lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.epsilon
+            )
+            if adam_state is not None:  # carry the moments across scales, upsampled
+                size = (self.x.shape[-1], self.x.shape[-2])
+                self.opt.state[self.x] = {
+                    "step": adam_state["step"],
+                    "exp_avg": _upsample(adam_state["exp_avg"], size),
+                    "exp_avg_sq": _upsample(adam_state["exp_avg_sq"], size).clamp(min=0),
+                }
+
+    def closure(self) -> torch.Tensor:
+        self.opt.zero_grad(set_to_none=True)
+        loss, parts = self.objective(self.x)
+        value = loss.item()
+        self.record = {**{k: v.item() for k, v in parts.items()}, "total": value}
+        if math.isfinite(value):
+            if value < self.best_loss:
+                self.best_loss, self.best_x = value, self.x.detach().clone()
+            loss.backward()
+        return loss
+
+    def step(self) -> dict[str, float]:
+        """One iteration; returns its losses (``total`` is NaN or inf if it failed)."""
+        if self.cfg.optimizer == "adam" and self.cfg.style_loss == "sliced_wasserstein":
+            self.objective.resample()
+        if self.cfg.optimizer == "lbfgs":
+            self.opt.step(self.closure)
+        else:
+            self.closure()
+            if math.isfinite(self.record["total"]):
+                self.opt.step()
+        return self.record
+
+    def adam_state(self) -> dict[str, Any] | None:
+        st = self.opt.state.get(self.x) if self.cfg.optimizer == "adam" else None
+        return {k: st[k] for k in ("step", "exp_avg", "exp_avg_sq")} if st else None
+
+
+def iter_stylize(
+    content: Image.Image, styles: Sequence[Image.Image], cfg: StyleConfig, log: Log = _quiet
+) -> Iterator[Step]:
+    """Run the optimisation, yielding a :class:`Step` after every iteration.
+
+    Raises NonFiniteLossError (with the last good output) if the loss stops being finite.
+    """
+    if not styles:
+        raise ArtstyleError("at least one style image is needed")
+    if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(styles):
+        raise ArtstyleError(
+            f"{len(cfg.style_blend_weights)} style_blend_weights given for {len(styles)} style images"
+        )
+    check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
+    device = resolve_device(cfg.device)
+    weights = get_weights(cfg, log)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    layers = [*cfg.content_layers, *cfg.style_layers]
+    net = VGGFeatures(cfg.network, weights, layers, cfg.pooling).to(device)
+    content_in, styles_in = prepare_images(content, styles, cfg)
+
+    full = fit_long_side(content.size, cfg.size)
+    sizes = level_sizes(full, cfg.scales, cfg.scale_ratio)
+    budgets = [cfg.coarse_iterations] * (len(sizes) - 1) + [cfg.iterations]
+    total = sum(budgets)
+    t0 = time.perf_counter()
+    it = 0
+    x: torch.Tensor | None = None
+    ema: torch.Tensor | None = None
+    adam_state: dict[str, Any] | None = None
+    for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True), start=1):
+        c = to_tensor(resize(content_in, size), device)
+        ss = [
+            to_tensor(resize(s, fit_long_side(s.size, max(32, round(max(size) * cfg.style_scale)))), device)
+            for s in styles_in
+        ]
+        objective = Objective(net, cfg, c, ss, gen)
+        if x is None:
+            x = _initial(cfg, c, styles_in[0], gen)
+        else:
+            x = _upsample(x, size)
+            ema = _upsample(ema, size) if ema is not None else None
+        run = _LevelRun(objective, x, cfg, adam_state)
+        for _ in range(budget):
+            record = run.step()
+            it += 1
+            if not math.isfinite(record["total"]):
+                last = ema if ema is not None else run.best_x
+                raise NonFiniteLossError(
+                    f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
+                    "weights or learning rate)",
+                    last_good=last.detach().clone(),
+                )
+            if cfg.ema_decay > 0:
+                with torch.no_grad():
+                    if ema is None:
+                        ema = run.x.detach().clone()
+                    else:
+                        ema.mul_(cfg.ema_decay).add_(run.x.detach(), alpha=1 - cfg.ema_decay)
+            out = ema if ema is not None else run.best_x
+            yield Step(it, total, level, len(sizes), size, dict(record), time.perf_counter() - t0, out)
+        adam_state = run.adam_state()
+        x = (ema if ema is not None else run.best_x).detach()
+    if total == 0:
+        c = to_tensor(resize(content_in, full), device)
+        x = _initial(cfg, c, styles_in[0], gen)
+        yield Step(0, 0, len(sizes), len(sizes), full, {}, time.perf_counter() - t0, x)
+
+
+def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> Image.Image:
+    """The output tensor as an image, with the photo's colours put back for ``luminance``."""
+    im = to_image(output)
+    if cfg.preserve_color == "luminance":
+        im = color.combine_luminance(im, content)
+    return im
+
+
+def stylize(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    config: StyleConfig | None = None,
+    *,
+    callback: Callable[[Step], None] | None = None,
+    log: Log = _quiet,
+    **overrides: Any,
+) -> StyleResult:
+    """Paint ``content`` in the style of ``styles``; returns the image and its loss history.
+
+    ``config`` (default: the project's default) is updated with ``overrides`` (any StyleConfig
+    field, e.g. ``style_weight=1e4``). ``callback`` sees every :class:`Step`. Ctrl-C ends the run
+    early and returns the output so far with ``interrupted=True``.
+    """
+    cfg = (config or StyleConfig()).replace(**overrides) if overrides else (config or StyleConfig())
+    history: list[dict[str, Any]] = []
+    last: Step | None = None
+    interrupted = False
+    t0 = time.perf_counter()
+    try:
+        for step in iter_stylize(content, styles, cfg, log):
+            last = step
+            history.append(
+                {
+                    "iteration": step.iteration,
+                    "scale": step.scale,
+                    "width": step.size[0],
+                    "height": step.size[1],
+                    "seconds": round(step.seconds, 4),
+                    **step.losses,
+                }
+            )
+            if callback is not None:
+                callback(step)
+    except KeyboardInterrupt:
+        interrupted = True
+        if last is None:
+            raise
+    except NonFiniteLossError as e:
+        e.history = history  # type: ignore[attr-defined]
+        if isinstance(e.last_good, torch.Tensor):
+            e.last_good = finish_image(e.last_good, content, cfg)
+        raise
+    device = resolve_device(cfg.device)
+    assert last is not None
+    image = finish_image(last.output, content, cfg)
+    return StyleResult(
+        image=image,
+        config=cfg,
+        history=history,
+        weights_id=get_weights(cfg).weights_id,
+        device=str(device),
+        timings={"total_s": time.perf_counter() - t0, "optimise_s": last.seconds},
+        peak_memory_mb=peak_memory_mb(device),
+        interrupted=interrupted,
+    )

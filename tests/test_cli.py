@@ -1,0 +1,207 @@
+"""The command line: every bad input gives one line and a non-zero exit, never a traceback."""
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from artstyle.cli import main
+from tests.conftest import gradient_image
+
+FAST = [
+    "--size",
+    "40",
+    "--scales",
+    "1",
+    "--iterations",
+    "2",
+    "--style-layers",
+    "relu1_1,relu2_1",
+    "--content-layers",
+    "relu2_2",
+    "-q",
+]
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.output, result
+
+
+@pytest.fixture(autouse=True)
+def _tiny(tiny_weights):
+    yield
+
+
+def one_error_line(output):
+    lines = [line for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("artstyle: error:")]
+    assert len(errors) == 1 and "Traceback" not in output, output
+    return errors[0]
+
+
+def test_stylize_writes_image_and_sidecar(tmp_path, photo, painting):
+    out = tmp_path / "out.png"
+    code, output, _ = run("stylize", photo, painting, "-o", out, *FAST, "--seed", "7")
+    assert code == 0, output
+    assert Image.open(out).size == (40, 33)
+    side = json.loads((tmp_path / "out.png.json").read_text())
+    assert side["config"]["seed"] == 7 and side["config"]["iterations"] == 2
+    assert len(side["history"]) == 2 and side["versions"]["torch"]
+    assert side["content"]["sha256"] and side["styles"][0]["path"].endswith("painting.png")
+    assert "total_s" in side["timings"] and side["weights"] == "random-vgg19"
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path, photo, painting):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    code, output, _ = run("stylize", photo, painting, "-o", out, *FAST)
+    assert code == 1 and "already exists" in one_error_line(output)
+    assert out.read_bytes() == b"precious"
+    code, output, _ = run("stylize", photo, painting, "-o", out, *FAST, "--overwrite")
+    assert code == 0 and Image.open(out).size == (40, 33)
+
+
+def test_checkpoints(tmp_path, photo, painting):
+    out = tmp_path / "o.png"
+    code, _, _ = run(
+        "stylize", photo, painting, "-o", out, *FAST, "--iterations", "4", "--checkpoint-every", "2"
+    )
+    assert code == 0 and (tmp_path / "o.iter00002.png").exists()
+
+
+def _bad_files(tmp):
+    files = {}
+    files["missing"] = (tmp / "nope.jpg", "no such file")
+    (tmp / "text.png").write_text("not an image")
+    files["text"] = (tmp / "text.png", "not an image")
+    buf = io.BytesIO()
+    gradient_image(64, 64).save(buf, "JPEG")
+    (tmp / "cut.jpg").write_bytes(buf.getvalue()[:300])
+    files["truncated"] = (tmp / "cut.jpg", "truncated|cannot decode")
+    gradient_image(20, 50).save(tmp / "tiny.png")
+    files["tiny"] = (tmp / "tiny.png", "at least 32 px")
+    files["folder"] = (tmp, "folder")
+    from tests.test_images import _png_header_only
+
+    (tmp / "bomb.png").write_bytes(_png_header_only(30000, 30000))
+    files["bomb"] = (tmp / "bomb.png", "too large")
+    return files
+
+
+@pytest.mark.parametrize("case", ["missing", "text", "truncated", "tiny", "folder", "bomb"])
+@pytest.mark.parametrize("role", ["content", "style"])
+def test_bad_inputs(tmp_path, photo, painting, case, role):
+    (tmp_path / "bad").mkdir()
+    bad, message = _bad_files(tmp_path / "bad")[case]
+    args = (bad, painting) if role == "content" else (photo, bad)
+    out = tmp_path / "out.png"
+    code, output, _ = run("stylize", *args, "-o", out, *FAST)
+    assert code == 1
+    assert re.search(message, one_error_line(output)), output
+    assert not out.exists()
+
+
+def test_all_bad_inputs_are_listed_at_once(tmp_path):
+    code, output, _ = run("stylize", tmp_path / "a.jpg", tmp_path / "b.jpg", "-o", tmp_path / "o.png", *FAST)
+    line = one_error_line(output)
+    assert code == 1 and "a.jpg" in line and "b.jpg" in line
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "P", "RGBA", "I;16"])
+def test_odd_modes_work(tmp_path, painting, mode):
+    src = tmp_path / ("in.tif" if mode == "CMYK" else "in.png")
+    im = gradient_image()
+    if mode == "I;16":
+        im = Image.fromarray(np.asarray(im.convert("L"), dtype=np.uint16) * 257)
+    else:
+        im = im.convert(mode)
+    im.save(src)
+    code, output, _ = run("stylize", src, painting, "-o", tmp_path / "o.png", *FAST)
+    assert code == 0, output
+
+
+def test_output_problems(tmp_path, photo, painting):
+    code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "no" / "o.png", *FAST)
+    assert code == 1 and "does not exist" in one_error_line(output)
+    code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "o.gifx", *FAST)
+    assert code == 1 and "unknown output format" in one_error_line(output)
+    code, output, _ = run("stylize", photo, painting, "-o", photo / "o.png", *FAST)
+    assert code == 1 and "is a file, not a folder" in one_error_line(output)
+    # Unwritable even for root: a read-only file system (else a folder without write permission).
+    target = Path("/proc/artstyle-test.png")
+    if not Path("/proc").is_dir():
+        target = tmp_path / "ro" / "o.png"
+        target.parent.mkdir()
+        target.parent.chmod(0o500)
+    code, output, _ = run("stylize", photo, painting, "-o", target, *FAST)
+    assert code == 1 and "not writable" in one_error_line(output)
+
+
+def test_bad_settings(tmp_path, photo, painting):
+    code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "o.png", *FAST, "--size", "8")
+    assert code == 1 and "size must be at least 32" in one_error_line(output)
+    code, output, _ = run(
+        "stylize", photo, painting, "-o", tmp_path / "o.png", *FAST, "--style-layers", "relu9_9"
+    )
+    assert code == 1 and "relu9_9" in one_error_line(output)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("style_weigth = 3\n")
+    code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "o.png", "--config", cfg, *FAST)
+    assert code == 1 and "c.toml" in one_error_line(output) and "style_weigth" in output
+
+
+def test_config_file_then_flags(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('style_weight = 123.0\npooling = "max"\n')
+    code, output, _ = run("config", "--preset", "study-vgg19-adam", "--config", cfg, "--pooling", "avg")
+    assert code == 0
+    assert "style_weight = 123.0" in output and 'pooling = "avg"' in output
+    assert 'optimizer = "adam"' in output
+
+
+def test_nan_keeps_last_good_image(tmp_path, photo, painting):
+    out = tmp_path / "o.png"
+    code, output, _ = run(
+        "stylize",
+        photo,
+        painting,
+        "-o",
+        out,
+        *FAST,
+        "--optimizer",
+        "adam",
+        "--learning-rate",
+        "1e30",
+        "--iterations",
+        "20",
+    )
+    assert code == 1 and "loss became" in one_error_line(output)
+    assert out.exists() and "error" in json.loads((tmp_path / "o.png.json").read_text())
+
+
+def test_real_process_prints_one_line_without_traceback(tmp_path):
+    """The installed entry point, as a user runs it (no weights needed: the input check fails first)."""
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "artstyle.cli",
+            "stylize",
+            str(tmp_path / "x.jpg"),
+            str(tmp_path / "y.jpg"),
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("artstyle: error:")

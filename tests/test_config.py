@@ -1,0 +1,81 @@
+import pytest
+
+from artstyle.config import PRESETS, StyleConfig, coerce, from_dict, literal_choices, preset
+from artstyle.errors import ArtstyleError
+
+
+def test_defaults_are_valid_and_roundtrip():
+    cfg = StyleConfig()
+    assert cfg.problems() == []
+    assert from_dict(cfg.to_dict()) == cfg
+
+
+def test_study_presets_hold_the_study_values():
+    adam = preset("study-vgg19-adam")
+    assert (adam.network, adam.optimizer, adam.pooling) == ("vgg19", "adam", "max")
+    assert (adam.content_weight, adam.content_weight_blend, adam.style_weight, adam.tv_weight) == (
+        5.0,
+        1.0,
+        500.0,
+        100.0,
+    )
+    assert (adam.learning_rate, adam.beta1, adam.beta2, adam.epsilon) == (10.0, 0.9, 0.999, 1e-8)
+    assert (adam.style_layer_weight_exp, adam.style_scale, adam.iterations) == (1.0, 1.0, 100)
+    lbfgs = preset("study-vgg16-lbfgs")
+    assert (lbfgs.network, lbfgs.optimizer) == ("vgg16", "lbfgs")
+    assert (lbfgs.content_weight, lbfgs.style_weight, lbfgs.tv_weight) == (0.05, 5.0, 1.0)
+    for name in PRESETS:
+        assert preset(name).problems() == []
+
+
+def test_unknown_key_is_named_with_a_hint():
+    with pytest.raises(ArtstyleError, match=r"unknown setting 'style_wieght'.*style_weight"):
+        from_dict({"style_wieght": 3})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("style_weight", 5, 5.0),
+        ("iterations", 10.0, 10),
+        ("size", "64", 64),
+        ("style_layers", "relu1_1, relu2_1", ("relu1_1", "relu2_1")),
+        ("style_blend_weights", [1, 2], (1.0, 2.0)),
+        ("pooling", "avg", "avg"),
+    ],
+)
+def test_coerce(name, value, expected):
+    assert coerce(name, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("iterations", 1.5), ("style_weight", "heavy"), ("style_layers", 3), ("pooling", 1), ("size", True)],
+)
+def test_wrong_types_are_rejected_naming_the_field(name, value):
+    with pytest.raises(ArtstyleError, match=name):
+        coerce(name, value)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"size": 16},
+        {"content_weight_blend": 1.5},
+        {"pooling": "median"},
+        {"scales": 0},
+        {"style_weight": -1.0},
+        {"ema_decay": 1.0},
+        {"style_layers": ()},
+        {"scale_ratio": 1.0},
+    ],
+)
+def test_invalid_values_are_rejected(changes):
+    with pytest.raises(ArtstyleError, match="invalid configuration"):
+        StyleConfig().replace(**changes)
+
+
+def test_literal_choices_cover_the_enumerations():
+    choices = literal_choices()
+    assert choices["optimizer"] == ("lbfgs", "adam")
+    assert set(choices["style_loss"]) == {"gram", "mean_cov", "sliced_wasserstein"}

@@ -1,0 +1,161 @@
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from artstyle import images
+from artstyle.errors import ArtstyleError
+from artstyle.images import (
+    check_writable,
+    fit_long_side,
+    load_image,
+    save_image,
+    to_image,
+    to_tensor,
+)
+from tests.conftest import gradient_image
+
+
+def _save(im, path, **kw):
+    im.save(path, **kw)
+    return path
+
+
+def test_rgb_png_roundtrip(tmp_path):
+    im = gradient_image()
+    got = load_image(_save(im, tmp_path / "a.png"))
+    assert got.mode == "RGB" and np.array_equal(np.asarray(got), np.asarray(im))
+
+
+def test_grayscale_becomes_rgb(tmp_path):
+    got = load_image(_save(gradient_image().convert("L"), tmp_path / "g.png"))
+    a = np.asarray(got)
+    assert got.mode == "RGB" and np.array_equal(a[..., 0], a[..., 2])
+
+
+def test_cmyk_jpeg(tmp_path):
+    got = load_image(_save(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), tmp_path / "c.jpg"))
+    r, g, b = np.asarray(got)[20, 20]
+    assert got.mode == "RGB" and r > 200 and g < 60 and b < 60  # red
+
+
+def test_palette_with_transparency_composited_on_white(tmp_path):
+    im = Image.new("P", (40, 40), 0)
+    im.putpalette([255, 0, 0] + [0, 0, 255] * 255)
+    im.paste(1, (0, 0, 20, 40))
+    im.info["transparency"] = 0  # index 0 (red) transparent
+    got = np.asarray(load_image(_save(im, tmp_path / "p.png", transparency=0)))
+    assert tuple(got[5, 30]) == (255, 255, 255) and tuple(got[5, 5]) == (0, 0, 255)
+
+
+def test_alpha_composited_on_white(tmp_path):
+    im = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    got = np.asarray(load_image(_save(im, tmp_path / "t.png")))
+    assert (got == 255).all()
+    la = Image.new("LA", (40, 40), (0, 255))
+    assert (np.asarray(load_image(_save(la, tmp_path / "la.png"))) == 0).all()
+
+
+def test_16bit_is_scaled_not_clipped(tmp_path):
+    a = np.full((40, 40), 32768, np.uint16)
+    got = np.asarray(load_image(_save(Image.fromarray(a), tmp_path / "s.png")))
+    assert abs(int(got[0, 0, 0]) - 128) <= 1
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    im = gradient_image(60, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    got = load_image(_save(im, tmp_path / "r.jpg", exif=exif.tobytes()))
+    assert got.size == (40, 60)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "not an image"),
+        (b"hello, this is text", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "cannot decode|not an image"),
+    ],
+)
+def test_corrupt_files(tmp_path, content, match):
+    p = tmp_path / "bad.png"
+    p.write_bytes(content)
+    with pytest.raises(ArtstyleError, match=match):
+        load_image(p)
+
+
+def test_truncated_file(tmp_path):
+    buf = io.BytesIO()
+    gradient_image(64, 64).save(buf, "JPEG")
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ArtstyleError, match="truncated"):
+        load_image(p)
+
+
+def test_missing_and_folder(tmp_path):
+    with pytest.raises(ArtstyleError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ArtstyleError, match="folder"):
+        load_image(tmp_path)
+
+
+def _png_header_only(w, h):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_refused_before_decoding(tmp_path):
+    p = tmp_path / "bomb.png"
+    p.write_bytes(_png_header_only(40000, 40000))  # 1.6 gigapixels declared, a few bytes on disk
+    with pytest.raises(ArtstyleError, match="too large"):
+        load_image(p)
+
+
+def test_fit_long_side():
+    assert fit_long_side((1024, 768), 512) == (512, 384)
+    assert fit_long_side((300, 600), 100) == (50, 100)
+
+
+def test_tensor_roundtrip():
+    im = gradient_image()
+    t = to_tensor(im)
+    assert t.shape == (1, 3, 40, 48) and t.max() <= 255
+    assert np.array_equal(np.asarray(to_image(t)), np.asarray(im))
+    assert np.asarray(to_image(torch.full((1, 3, 4, 4), 300.0))).max() == 255
+
+
+def test_check_writable(tmp_path):
+    out = tmp_path / "o.png"
+    assert check_writable(out, False) == out
+    out.write_bytes(b"x")
+    with pytest.raises(ArtstyleError, match="already exists"):
+        check_writable(out, False)
+    assert check_writable(out, True) == out
+    with pytest.raises(ArtstyleError, match="does not exist"):
+        check_writable(tmp_path / "no" / "o.png", False)
+    with pytest.raises(ArtstyleError, match="unknown output format"):
+        check_writable(tmp_path / "o.xyz", False)
+
+
+def test_save_is_atomic_and_leaves_no_temp(tmp_path):
+    out = tmp_path / "o.jpg"
+    save_image(gradient_image(), out)
+    assert load_image(out).size == (48, 40)
+    assert [p.name for p in tmp_path.iterdir()] == ["o.jpg"]
+
+
+def test_default_images():
+    assert images.default_content().size[0] >= 256
+    s = images.default_style(128)
+    assert s.size == (128, 128) and np.asarray(s).std() > 20

@@ -1,0 +1,118 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from artstyle import StyleConfig, stylize
+from artstyle.errors import ArtstyleError, NonFiniteLossError
+from artstyle.optimize import iter_stylize, level_sizes
+from tests.conftest import gradient_image, stripes_image
+
+pytestmark = pytest.mark.usefixtures("tiny_weights")
+
+SMALL = dict(
+    size=48,
+    scales=1,
+    iterations=8,
+    style_layers=("relu1_1", "relu2_1", "relu3_1"),
+    content_layers=("relu3_2",),
+)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_falls(optimizer):
+    cfg = StyleConfig(optimizer=optimizer, **SMALL)
+    r = stylize(gradient_image(), [stripes_image()], cfg)
+    totals = [h["total"] for h in r.history]
+    assert len(totals) == 8 and totals[-1] < 0.5 * totals[0]
+    assert r.image.size == (48, 40) and not r.interrupted
+    assert {"content", "style", "tv", "total", "seconds"} <= set(r.history[0])
+
+
+@pytest.mark.parametrize("style_loss", ["mean_cov", "sliced_wasserstein"])
+def test_other_style_losses_fall(style_loss):
+    cfg = StyleConfig(style_loss=style_loss, **SMALL)
+    totals = [h["style"] for h in stylize(gradient_image(), [stripes_image()], cfg).history]
+    assert totals[-1] < totals[0]
+
+
+def test_level_sizes():
+    assert level_sizes((512, 384), 3, 2.0) == [(128, 96), (256, 192), (512, 384)]
+    assert level_sizes((64, 48), 3, 2.0) == [(64, 48)]  # coarser levels would be under 32 px
+    assert level_sizes((100, 50), 1, 2.0) == [(100, 50)]
+
+
+def test_coarse_to_fine_runs_every_level_and_carries_adam_state():
+    cfg = StyleConfig(
+        optimizer="adam", **{**SMALL, "size": 96, "scales": 2, "iterations": 3}, coarse_iterations=4
+    )
+    steps = list(iter_stylize(gradient_image(96, 80), [stripes_image()], cfg))
+    assert [s.scale for s in steps] == [1] * 4 + [2] * 3
+    assert steps[0].size == (48, 40) and steps[-1].size == (96, 80)
+    assert steps[-1].output.shape == (1, 3, 80, 96)
+
+
+def test_same_seed_same_result_and_noise_init_differs_by_seed():
+    cfg = StyleConfig(initial="noise", **{**SMALL, "iterations": 2})
+    a = np.asarray(stylize(gradient_image(), [stripes_image()], cfg).image)
+    b = np.asarray(stylize(gradient_image(), [stripes_image()], cfg).image)
+    c = np.asarray(stylize(gradient_image(), [stripes_image()], cfg.replace(seed=1)).image)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_zero_iterations_returns_the_initial_image():
+    r = stylize(gradient_image(), [stripes_image()], StyleConfig(**{**SMALL, "iterations": 0}))
+    assert np.abs(np.asarray(r.image, dtype=int) - np.asarray(gradient_image(), dtype=int)).max() <= 1
+
+
+def test_ctrl_c_keeps_the_image_so_far():
+    seen = []
+
+    def interrupt(step):
+        seen.append(step.iteration)
+        if step.iteration == 3:
+            raise KeyboardInterrupt
+
+    r = stylize(gradient_image(), [stripes_image()], StyleConfig(**SMALL), callback=interrupt)
+    assert r.interrupted and len(r.history) == 3 and r.image.size == (48, 40)
+
+
+def test_nan_stops_with_the_last_good_image():
+    cfg = StyleConfig(optimizer="adam", learning_rate=1e30, **{**SMALL, "iterations": 20})
+    with pytest.raises(NonFiniteLossError, match="loss became") as info:
+        stylize(gradient_image(), [stripes_image()], cfg)
+    assert info.value.last_good is not None and info.value.last_good.size == (48, 40)
+    assert all(math.isfinite(h["total"]) for h in info.value.history)
+
+
+def test_several_styles_and_blend_weights():
+    cfg = StyleConfig(style_blend_weights=(1.0, 0.0), **{**SMALL, "iterations": 2})
+    stylize(gradient_image(), [stripes_image(), gradient_image(seed=3)], cfg)
+    with pytest.raises(ArtstyleError, match="1 style_blend_weights given for 2"):
+        stylize(gradient_image(), [stripes_image()] * 2, cfg.replace(style_blend_weights=[1.0]))
+
+
+def test_ema_output_is_smoother_than_the_iterate():
+    cfg = StyleConfig(optimizer="adam", learning_rate=20.0, **{**SMALL, "iterations": 10})
+    plain = stylize(gradient_image(), [stripes_image()], cfg).image
+    ema = stylize(gradient_image(), [stripes_image()], cfg.replace(ema_decay=0.8)).image
+    from artstyle.images import to_tensor
+    from artstyle.losses import tv_loss
+
+    assert tv_loss(to_tensor(ema)) < tv_loss(to_tensor(plain))
+
+
+@pytest.mark.parametrize("mode", ["luminance", "histogram"])
+def test_preserve_color_runs(mode):
+    r = stylize(gradient_image(), [stripes_image()], StyleConfig(preserve_color=mode, **SMALL))
+    assert r.image.size == (48, 40)
+
+
+def test_overrides_are_validated():
+    with pytest.raises(ArtstyleError, match="unknown setting"):
+        stylize(gradient_image(), [stripes_image()], bogus=1)
+    with pytest.raises(ArtstyleError, match="device cuda"):
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        stylize(gradient_image(), [stripes_image()], StyleConfig(device="cuda", **SMALL))
