@@ -79,3 +79,12 @@ def test_literal_choices_cover_the_enumerations():
     choices = literal_choices()
     assert choices["optimizer"] == ("lbfgs", "adam")
     assert set(choices["style_loss"]) == {"gram", "mean_cov", "sliced_wasserstein"}
+
+
+def test_content_layer_shares_and_active_layers():
+    cfg = StyleConfig()
+    assert cfg.content_layer_shares() == [("relu4_2", 1.0)]
+    assert "relu5_2" not in cfg.active_layers()  # blend 1: the network stops at relu5_1
+    half = cfg.replace(content_weight_blend=0.5, content_layers=["relu4_2", "relu5_2", "relu3_2"])
+    assert half.content_layer_shares() == [("relu4_2", 0.5), ("relu5_2", 0.25), ("relu3_2", 0.25)]
+    assert half.active_layers()[:3] == ["relu4_2", "relu5_2", "relu3_2"]

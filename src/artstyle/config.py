@@ -164,6 +164,22 @@ class StyleConfig:
                 p.append(f"{name} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
         return p
 
+    def content_layer_shares(self) -> list[tuple[str, float]]:
+        """Content layers with their share of ``content_weight``: the first gets
+        ``content_weight_blend``, the rest split ``1 - blend`` equally; zero shares are dropped."""
+        layers = self.content_layers
+        if len(layers) == 1:
+            return [(layers[0], 1.0)]
+        rest = (1 - self.content_weight_blend) / (len(layers) - 1)
+        shares = [(layers[0], self.content_weight_blend)] + [(name, rest) for name in layers[1:]]
+        return [(name, w) for name, w in shares if w > 0]
+
+    def active_layers(self) -> list[str]:
+        """The layers a run reads (the network is cut after the deepest of them)."""
+        return list(
+            dict.fromkeys([name for name, _ in self.content_layer_shares()] + list(self.style_layers))
+        )
+
     # -- conversions ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON/TOML-ready dict (tuples become lists)."""

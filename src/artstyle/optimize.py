@@ -118,15 +118,7 @@ class Objective(nn.Module):
     ) -> None:
         super().__init__()
         self.net, self.cfg = net, cfg
-        n_c = len(cfg.content_layers)
-        shares = [cfg.content_weight_blend] + [(1 - cfg.content_weight_blend) / max(n_c - 1, 1)] * (n_c - 1)
-        if n_c == 1:
-            shares = [1.0]
-        self.content_terms = [
-            (layer, w * cfg.content_weight)
-            for layer, w in zip(cfg.content_layers, shares, strict=True)
-            if w > 0
-        ]
+        self.content_terms = [(layer, w * cfg.content_weight) for layer, w in cfg.content_layer_shares()]
         lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
         bw = blend_weights(len(styles), cfg.style_blend_weights)
         k = STYLE_LOSS_SCALE[cfg.style_loss]
@@ -300,8 +292,7 @@ def iter_stylize(
     weights = get_weights(cfg, log)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    layers = [*cfg.content_layers, *cfg.style_layers]
-    net = VGGFeatures(cfg.network, weights, layers, cfg.pooling).to(device)
+    net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(device)
     content_in, styles_in = prepare_images(content, styles, cfg)
 
     full = fit_long_side(content.size, cfg.size)
