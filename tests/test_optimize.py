@@ -116,3 +116,10 @@ def test_overrides_are_validated():
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
         stylize(gradient_image(), [stripes_image()], StyleConfig(device="cuda", **SMALL))
+
+
+def test_time_limit_stops_early_at_full_size():
+    cfg = StyleConfig(time_limit=1e-9, coarse_iterations=50, **{**SMALL, "size": 96, "scales": 2})
+    r = stylize(gradient_image(96, 80), [stripes_image()], cfg)
+    assert len(r.history) == 1 and r.image.size == (96, 80)
+    assert r.peak_memory_mb > 10

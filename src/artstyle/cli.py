@@ -211,6 +211,148 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
     _finish(out, result)
 
 
+def _report_outcomes(outcomes: list[Any], outdir: Path) -> None:
+    failed = [o for o in outcomes if o.status == "failed"]
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    click.echo(
+        f"{len(outcomes) - len(failed)} of {len(outcomes)} runs done ({skipped} already up to date); "
+        f"report: {outdir / 'report.html'}",
+        err=True,
+    )
+    for o in failed:
+        click.echo(f"failed: {o.spec.pair} {o.spec.variant.name}: {o.message}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+class _ListCommand(click.Command):
+    """Lets ``--content`` and ``--style`` take several values: ``--content a.jpg b.jpg --style x/``
+    is read as ``--content a.jpg --content b.jpg --style x/``."""
+
+    greedy = ("--content", "--style")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        current = None
+        for a in args:
+            if a in self.greedy:
+                current = a
+                continue
+            if a.startswith("-"):
+                current = None
+            elif current is not None:
+                out += [current, a]
+                continue
+            out.append(a)
+        return super().parse_args(ctx, out)
+
+
+@main.command(cls=_ListCommand)
+@click.option(
+    "--content",
+    "contents",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="Photo files or folders (repeat the flag, or list several after it).",
+)
+@click.option(
+    "--style", "styles", multiple=True, required=True, type=click.Path(), help="Painting files or folders."
+)
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder (created; re-running skips finished pairs).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@config_options
+def grid(contents: tuple[str, ...], styles: tuple[str, ...], outdir: str, quiet: bool, **kwargs: Any) -> None:
+    """Stylise every photo with every painting and write a contact sheet.
+
+    \b
+    artstyle grid --content photos/ --style paintings/ -o out/
+    artstyle grid --content a.jpg --content b.jpg --style x.jpg -o out/ --size 256
+    """
+    from artstyle.study.experiment import parse_experiment, run_experiment
+
+    cfg = build_config(kwargs)
+    data = {"experiment": {"name": "grid"}, "base": cfg.to_dict()}
+    exp = parse_experiment(data, "grid", base_dir=Path.cwd(), content=contents, style=styles)
+    _report_outcomes(run_experiment(exp, Path(outdir), progress=not quiet), Path(outdir))
+
+
+@main.command(cls=_ListCommand)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder (created; re-running skips finished runs).",
+)
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False),
+    help="Folder the file's image paths are relative to (default: the file's folder).",
+)
+@click.option(
+    "--content",
+    "contents",
+    multiple=True,
+    type=click.Path(),
+    help="Photos (files or folders) instead of the file's list.",
+)
+@click.option(
+    "--style",
+    "styles",
+    multiple=True,
+    type=click.Path(),
+    help="Paintings (files or folders) instead of the file's list.",
+)
+@click.option("--quick", is_flag=True, help="Small size, few iterations (the file's [quick] table).")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a base setting, e.g. --set weights=/path/vgg16.pth.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def experiment(
+    file: str,
+    outdir: str,
+    images: str | None,
+    contents: tuple[str, ...],
+    styles: tuple[str, ...],
+    quick: bool,
+    sets: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Run the experiment described by FILE (TOML): every photo x painting x variant, then
+    comparison sheets, loss curves, a table and report.html / report.md in the output folder."""
+    from artstyle.study.experiment import load_experiment, run_experiment
+
+    overrides = {}
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ArtstyleError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value.strip()
+    exp = load_experiment(
+        file,
+        images_dir=Path(images) if images else None,
+        content=contents,
+        style=styles,
+        quick=quick,
+        overrides=overrides,
+    )
+    _report_outcomes(run_experiment(exp, Path(outdir), progress=not quiet), Path(outdir))
+
+
 @main.command("config")
 @config_options
 def show_config(**kwargs: Any) -> None:

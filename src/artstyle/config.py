@@ -97,6 +97,12 @@ class StyleConfig:
     beta1: float = _f(0.9, "Adam beta1.", group="optimizer")
     beta2: float = _f(0.999, "Adam beta2.", group="optimizer")
     epsilon: float = _f(1e-8, "Adam epsilon.", group="optimizer")
+    time_limit: float = _f(
+        0.0,
+        "Stop after this many seconds of optimisation (0 = no limit); the image so far is brought "
+        "to full size. For comparisons on equal wall-clock budgets.",
+        group="optimizer",
+    )
     ema_decay: float = _f(
         0.0,
         "Output the exponential moving average of the iterates with this decay (0 = off).",
@@ -142,7 +148,7 @@ class StyleConfig:
             p.append(f"scales must be at least 1 (got {self.scales})")
         if self.iterations < 0 or self.coarse_iterations < 0:
             p.append("iterations must not be negative")
-        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "epsilon"):
+        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "epsilon", "time_limit"):
             if getattr(self, name) < 0:
                 p.append(f"{name} must not be negative (got {getattr(self, name)})")
         for name in ("content_weight_blend", "initial_noiseblend", "beta1", "beta2"):

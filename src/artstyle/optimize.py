@@ -197,10 +197,29 @@ def _upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory measurement (CUDA allocator; on Linux the process's VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak resident set size (Linux >= 4.0)
+    except OSError:
+        pass
+
+
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory of the run: CUDA's allocator peak, else the process's peak resident set."""
+    """Peak memory since :func:`reset_peak_memory`: CUDA's allocator peak, else the process's peak
+    resident set (VmHWM on Linux; elsewhere the lifetime peak)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
@@ -334,7 +353,13 @@ def iter_stylize(
                     else:
                         ema.mul_(cfg.ema_decay).add_(run.x.detach(), alpha=1 - cfg.ema_decay)
             out = ema if ema is not None else run.best_x
-            yield Step(it, total, level, len(sizes), size, dict(record), time.perf_counter() - t0, out)
+            elapsed = time.perf_counter() - t0
+            if cfg.time_limit and elapsed >= cfg.time_limit:
+                if size != full:  # out of time at a coarse level: bring the image to full size
+                    out = _upsample(out, full)
+                yield Step(it, it, level, len(sizes), full, dict(record), elapsed, out)
+                return
+            yield Step(it, total, level, len(sizes), size, dict(record), elapsed, out)
         adam_state = run.adam_state()
         x = (ema if ema is not None else run.best_x).detach()
     if total == 0:
@@ -370,6 +395,8 @@ def stylize(
     history: list[dict[str, Any]] = []
     last: Step | None = None
     interrupted = False
+    device = resolve_device(cfg.device)
+    reset_peak_memory(device)
     t0 = time.perf_counter()
     try:
         for step in iter_stylize(content, styles, cfg, log):
@@ -395,7 +422,6 @@ def stylize(
         if isinstance(e.last_good, torch.Tensor):
             e.last_good = finish_image(e.last_good, content, cfg)
         raise
-    device = resolve_device(cfg.device)
     assert last is not None
     image = finish_image(last.output, content, cfg)
     return StyleResult(

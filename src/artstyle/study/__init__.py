@@ -1,0 +1,1 @@
+"""The study: grids of photos x paintings and experiments that vary the result."""
