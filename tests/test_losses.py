@@ -87,3 +87,14 @@ def test_sliced_wasserstein():
     loss.resample()
     assert not torch.equal(before, loss.directions)
     assert torch.allclose(loss.directions.norm(dim=0), torch.ones(4))
+
+
+def test_gram_loss_gradient_matches_autograd():
+    s = torch.rand(1, 5, 4, 3, dtype=torch.float64)
+    loss = GramStyleLoss(s)
+    x = torch.rand(1, 5, 4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: loss(t), (x,))
+    plain = torch.mean((gram_matrix(x) - loss.target) ** 2)
+    (g_plain,) = torch.autograd.grad(plain, x)
+    (g_fast,) = torch.autograd.grad(loss(x), x)
+    assert torch.allclose(g_plain, g_fast) and torch.allclose(plain, loss(x))

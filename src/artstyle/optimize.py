@@ -251,7 +251,7 @@ class _LevelRun:
         self.record: dict[str, float] = {}
         if cfg.optimizer == "lbfgs":
             self.opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [self.x], lr=1.0, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1
+                [self.x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=-1, tolerance_change=-1
             )
         else:
             self.opt = torch.optim.Adam(
