@@ -226,3 +226,32 @@ def test_experiment_command_exit_codes(tmp_path, pictures):
         and res.output.strip().startswith("artstyle: error:")
         and "Traceback" not in res.output
     )
+
+
+def test_variant_preset_keeps_the_explicit_base_settings(tmp_path, pictures):
+    p = write(
+        tmp_path,
+        """
+[base]
+size = 96
+time_limit = 5.0
+[[variants]]
+name = "adam"
+preset = "study-vgg19-adam"
+[[variants]]
+name = "lbfgs16"
+preset = "study-vgg16-lbfgs"
+tv_weight = 2.0
+""",
+    )
+    exp = load_experiment(p, content=[pictures / "content"], style=[pictures / "style"])
+    adam, lbfgs16 = (exp.config_for(v) for v in exp.variants)
+    assert (adam.optimizer, adam.style_weight, adam.size, adam.time_limit) == ("adam", 500.0, 96, 5.0)
+    assert (lbfgs16.network, lbfgs16.content_weight, lbfgs16.tv_weight, lbfgs16.size) == (
+        "vgg16",
+        0.05,
+        2.0,
+        96,
+    )
+    quick = load_experiment(p, content=[pictures / "content"], style=[pictures / "style"], quick=True)
+    assert quick.config_for(quick.variants[0]).size == 128  # [quick] (default table) is explicit too

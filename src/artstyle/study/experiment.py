@@ -173,16 +173,20 @@ def parse_experiment(
     if bad:
         raise ArtstyleError(f"{where}: [experiment] has unknown key(s) {', '.join(sorted(bad))}")
     name = str(meta.get("name") or Path(where).stem)
-    base_cfg, _ = _settings(data.get("base", {}), f"{where}: [base]", StyleConfig())
+    # Settings written in [base], [quick] (with --quick) and on the command line apply to every
+    # variant, even one that starts from its own preset.
+    base_cfg, explicit = _settings(data.get("base", {}), f"{where}: [base]", StyleConfig())
+    quick_table = data.get("quick", {})
+    if not isinstance(quick_table, dict):
+        raise ArtstyleError(f"{where}: [quick] must be a table of settings")
     if quick:
-        q = {**DEFAULT_QUICK, **data.get("quick", {})} if isinstance(data.get("quick", {}), dict) else None
-        if q is None:
-            raise ArtstyleError(f"{where}: [quick] must be a table of settings")
-        base_cfg, _ = _settings(q, f"{where}: [quick]", base_cfg)
-    elif "quick" in data:
-        _settings(data["quick"], f"{where}: [quick]", base_cfg)  # checked even when unused
+        base_cfg, q = _settings({**DEFAULT_QUICK, **quick_table}, f"{where}: [quick]", base_cfg)
+        explicit = {**explicit, **q}
+    else:
+        _settings(quick_table, f"{where}: [quick]", base_cfg)  # checked even when unused
     if overrides:
-        base_cfg, _ = _settings(overrides, "command line", base_cfg)
+        base_cfg, o = _settings(overrides, "command line", base_cfg)
+        explicit = {**explicit, **o}
 
     axes = data.get("axes", {})
     if not isinstance(axes, dict):
@@ -210,12 +214,15 @@ def parse_experiment(
             raise ArtstyleError(f"{where}: [[variants]] #{i} must be a table")
         table = dict(table)
         vname = str(table.pop("name", f"variant {i}"))
-        start = base_cfg
+        from_preset: dict[str, Any] = {}
         if "preset" in table:
-            start = preset(str(table.pop("preset")))
-            table = {**_diff(start, base_cfg), **table}
-        _, checked = _settings(table, f"{where}: [[variants]] {vname!r}", start)
-        named_variants.append(Variant(vname, {**_diff(start, base_cfg), **checked}))
+            from_preset = {
+                k: v
+                for k, v in _diff(preset(str(table.pop("preset"))), base_cfg).items()
+                if k not in explicit
+            }
+        _, checked = _settings({**from_preset, **table}, f"{where}: [[variants]] {vname!r}", base_cfg)
+        named_variants.append(Variant(vname, checked))
     if not named_variants:
         named_variants = [Variant("", {})]
 
