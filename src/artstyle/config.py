@@ -91,6 +91,12 @@ class StyleConfig:
     coarse_iterations: int = _f(
         200, "Iterations at each coarser level (used when scales > 1).", group="optimizer"
     )
+    level_iterations: tuple[int, ...] = _f(
+        (),
+        "Iterations per coarse-to-fine level, coarsest first (overrides iterations and "
+        "coarse_iterations; e.g. 200,100,30,8 for a 2048 px image in 4 levels).",
+        group="optimizer",
+    )
     learning_rate: float = _f(
         1e1, "Step size (Adam: per-pixel step, 0-255 units; L-BFGS: lr).", group="optimizer"
     )
@@ -146,7 +152,9 @@ class StyleConfig:
             p.append(f"scale_ratio must be above 1 (got {self.scale_ratio})")
         if self.scales < 1:
             p.append(f"scales must be at least 1 (got {self.scales})")
-        if self.iterations < 0 or self.coarse_iterations < 0:
+        if self.level_iterations and len(self.level_iterations) != self.scales:
+            p.append(f"level_iterations has {len(self.level_iterations)} entries for {self.scales} scales")
+        if self.iterations < 0 or self.coarse_iterations < 0 or any(n < 0 for n in self.level_iterations):
             p.append("iterations must not be negative")
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "epsilon", "time_limit"):
             if getattr(self, name) < 0:

@@ -29,11 +29,10 @@ from artstyle.images import (
     atomic_write_bytes,
     check_size,
     check_writable,
-    fit_long_side,
     load_image,
     save_image,
 )
-from artstyle.optimize import Step, StyleResult, finish_image, level_sizes, stylize
+from artstyle.optimize import Step, StyleResult, finish_image, level_plan, stylize
 
 
 @dataclass
@@ -86,9 +85,8 @@ def versions() -> dict[str, str]:
 
 def work_units(content: Image.Image, cfg: StyleConfig) -> tuple[list[float], list[int]]:
     """Per-level cost of one iteration (megapixels) and the iteration budgets, for an honest ETA."""
-    sizes = level_sizes(fit_long_side(content.size, cfg.size), cfg.scales, cfg.scale_ratio)
-    budgets = [cfg.coarse_iterations] * (len(sizes) - 1) + [cfg.iterations]
-    return [w * h / 1e6 for w, h in sizes], budgets
+    levels = level_plan(content.size, cfg)
+    return [w * h / 1e6 for (w, h), _ in levels], [budget for _, budget in levels]
 
 
 def write_sidecar(

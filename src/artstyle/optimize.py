@@ -174,6 +174,18 @@ def level_sizes(full: tuple[int, int], scales: int, ratio: float) -> list[tuple[
     return list(dict.fromkeys(sizes))
 
 
+def level_plan(content_size: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[int, int], int]]:
+    """(size, iterations) of every coarse-to-fine level, coarsest first. Levels under 32 px are
+    dropped (with their budget, when ``level_iterations`` gives one per level)."""
+    full = fit_long_side(content_size, cfg.size)
+    sizes = level_sizes(full, cfg.scales, cfg.scale_ratio)
+    if cfg.level_iterations:
+        budgets = list(cfg.level_iterations[-len(sizes) :])
+    else:
+        budgets = [cfg.coarse_iterations] * (len(sizes) - 1) + [cfg.iterations]
+    return list(zip(sizes, budgets, strict=True))
+
+
 def _initial(
     cfg: StyleConfig, content: torch.Tensor, style_img: Image.Image, gen: torch.Generator
 ) -> torch.Tensor:
@@ -314,16 +326,15 @@ def iter_stylize(
     net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(device)
     content_in, styles_in = prepare_images(content, styles, cfg)
 
-    full = fit_long_side(content.size, cfg.size)
-    sizes = level_sizes(full, cfg.scales, cfg.scale_ratio)
-    budgets = [cfg.coarse_iterations] * (len(sizes) - 1) + [cfg.iterations]
-    total = sum(budgets)
+    levels = level_plan(content.size, cfg)
+    full = levels[-1][0]
+    total = sum(budget for _, budget in levels)
     t0 = time.perf_counter()
     it = 0
     x: torch.Tensor | None = None
     ema: torch.Tensor | None = None
     adam_state: dict[str, Any] | None = None
-    for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True), start=1):
+    for level, (size, budget) in enumerate(levels, start=1):
         c = to_tensor(resize(content_in, size), device)
         ss = [
             to_tensor(resize(s, fit_long_side(s.size, max(32, round(max(size) * cfg.style_scale)))), device)
@@ -357,15 +368,15 @@ def iter_stylize(
             if cfg.time_limit and elapsed >= cfg.time_limit:
                 if size != full:  # out of time at a coarse level: bring the image to full size
                     out = _upsample(out, full)
-                yield Step(it, it, level, len(sizes), full, dict(record), elapsed, out)
+                yield Step(it, it, level, len(levels), full, dict(record), elapsed, out)
                 return
-            yield Step(it, total, level, len(sizes), size, dict(record), elapsed, out)
+            yield Step(it, total, level, len(levels), size, dict(record), elapsed, out)
         adam_state = run.adam_state()
         x = (ema if ema is not None else run.best_x).detach()
     if total == 0:
         c = to_tensor(resize(content_in, full), device)
         x = _initial(cfg, c, styles_in[0], gen)
-        yield Step(0, 0, len(sizes), len(sizes), full, {}, time.perf_counter() - t0, x)
+        yield Step(0, 0, len(levels), len(levels), full, {}, time.perf_counter() - t0, x)
 
 
 def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> Image.Image:
