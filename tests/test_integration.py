@@ -67,3 +67,51 @@ def test_shared_photo_and_painting():
     painting = load_image(shared_image("style", "starry_night.jpg"))
     r = stylize(photo, [painting], StyleConfig(size=64, scales=1, iterations=8))
     assert r.image.size == (64, 48) and r.history[-1]["total"] < r.history[0]["total"]
+
+
+def test_ctrl_c_in_a_real_process_keeps_the_image(tmp_path):
+    """SIGINT during a run: exit 130, the image so far and its sidecar (interrupted) are written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from artstyle.images import default_style
+
+    photo, painting, out = tmp_path / "p.png", tmp_path / "s.png", tmp_path / "o.png"
+    default_content().save(photo)
+    default_style(128).save(painting)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "artstyle.cli",
+            "stylize",
+            str(photo),
+            str(painting),
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--scales",
+            "1",
+            "--iterations",
+            "100000",
+            "--checkpoint-every",
+            "2",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (tmp_path / "o.iter00002.png").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert Image.open(out).size == (55, 64)
+    side = json.loads((tmp_path / "o.png.json").read_text())
+    assert side["interrupted"] is True and len(side["history"]) >= 2

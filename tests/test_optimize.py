@@ -134,3 +134,12 @@ def test_level_plan_with_per_level_budgets():
     assert level_plan((1024, 768), cfg.replace(size=100)) == [((50, 38), 20), ((100, 75), 5)]
     with pytest.raises(ArtstyleError, match="level_iterations has 2 entries for 3 scales"):
         cfg.replace(level_iterations=(1, 2))
+
+
+def test_bfloat16_network_gives_nearly_the_same_losses():
+    """The mixed-precision path (auto on CUDA) is exercised here on the CPU."""
+    cfg = StyleConfig(**{**SMALL, "iterations": 3})
+    a = stylize(gradient_image(), [stripes_image()], cfg).history
+    b = stylize(gradient_image(), [stripes_image()], cfg.replace(precision="bfloat16")).history
+    assert b[0]["style"] == pytest.approx(a[0]["style"], rel=0.1)
+    assert b[-1]["total"] < b[0]["total"]

@@ -23,6 +23,7 @@ Optimizer = Literal["lbfgs", "adam"]
 StyleLoss = Literal["gram", "mean_cov", "sliced_wasserstein"]
 PreserveColor = Literal["none", "luminance", "histogram"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["auto", "float32", "bfloat16"]
 
 
 def _f(default: Any, doc: str, *, group: str = "run") -> Any:
@@ -132,6 +133,12 @@ class StyleConfig:
     # -- reproducibility and device ------------------------------------------------------------
     seed: int = _f(0, "Random seed (noise, sliced projections).", group="device")
     device: Device = _f("auto", "Device: auto, cpu, cuda or mps.", group="device")
+    precision: Precision = _f(
+        "auto",
+        "Network arithmetic: auto (bfloat16 autocast on CUDA, float32 elsewhere), float32 or "
+        "bfloat16. Losses and the image are always float32.",
+        group="device",
+    )
 
     def __post_init__(self) -> None:
         problems = self.problems()

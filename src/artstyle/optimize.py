@@ -118,19 +118,22 @@ class Objective(nn.Module):
     ) -> None:
         super().__init__()
         self.net, self.cfg = net, cfg
+        device = content.device
+        self.amp = cfg.precision == "bfloat16" or (cfg.precision == "auto" and device.type == "cuda")
+        self.device_type = device.type
         self.content_terms = [(layer, w * cfg.content_weight) for layer, w in cfg.content_layer_shares()]
         lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
         bw = blend_weights(len(styles), cfg.style_blend_weights)
         k = STYLE_LOSS_SCALE[cfg.style_loss]
         with torch.no_grad():
-            content_feats = net(content)
+            content_feats = self.features(content)
             self.content_losses = nn.ModuleDict(
                 {layer: ContentLoss(content_feats[layer]) for layer, _ in self.content_terms}
             )
             self.style_losses = nn.ModuleList()
             self.style_terms: list[tuple[int, str, float]] = []
             for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
-                feats = net(style)
+                feats = self.features(style)
                 per_layer = nn.ModuleDict()
                 for layer, w in zip(cfg.style_layers, lw, strict=True):
                     if cfg.style_loss == "sliced_wasserstein":
@@ -146,8 +149,16 @@ class Objective(nn.Module):
                 if isinstance(loss, SlicedWassersteinStyleLoss):
                     loss.resample()
 
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network's activations, in float32 (computed in bfloat16 when ``amp``)."""
+        if not self.amp:
+            return self.net(x)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            feats = self.net(x)
+        return {k: v.float() for k, v in feats.items()}
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feats = self.net(x)
+        feats = self.features(x)
         content = sum(
             (w * self.content_losses[layer](feats[layer]) for layer, w in self.content_terms),
             start=x.new_zeros(()),
