@@ -225,6 +225,31 @@ def _report_outcomes(outcomes: list[Any], outdir: Path) -> None:
         sys.exit(1)
 
 
+def _image_lists(required: bool) -> Callable[[F], F]:
+    """``--content`` and ``--style``: files or folders, several after one flag (see _ListCommand)."""
+    instead = "" if required else " (instead of the file's list)"
+
+    def add(func: F) -> F:
+        func = click.option(
+            "--style",
+            "styles",
+            multiple=True,
+            required=required,
+            type=click.Path(),
+            help=f"Painting files or folders{instead}.",
+        )(func)
+        return click.option(
+            "--content",
+            "contents",
+            multiple=True,
+            required=required,
+            type=click.Path(),
+            help=f"Photo files or folders{instead}; several may follow one flag.",
+        )(func)
+
+    return add
+
+
 class _ListCommand(click.Command):
     """Lets ``--content`` and ``--style`` take several values: ``--content a.jpg b.jpg --style x/``
     is read as ``--content a.jpg --content b.jpg --style x/``."""
@@ -248,17 +273,7 @@ class _ListCommand(click.Command):
 
 
 @main.command(cls=_ListCommand)
-@click.option(
-    "--content",
-    "contents",
-    multiple=True,
-    required=True,
-    type=click.Path(),
-    help="Photo files or folders (repeat the flag, or list several after it).",
-)
-@click.option(
-    "--style", "styles", multiple=True, required=True, type=click.Path(), help="Painting files or folders."
-)
+@_image_lists(required=True)
 @click.option(
     "-o",
     "--output",
@@ -299,20 +314,7 @@ def grid(contents: tuple[str, ...], styles: tuple[str, ...], outdir: str, quiet:
     type=click.Path(file_okay=False),
     help="Folder the file's image paths are relative to (default: the file's folder).",
 )
-@click.option(
-    "--content",
-    "contents",
-    multiple=True,
-    type=click.Path(),
-    help="Photos (files or folders) instead of the file's list.",
-)
-@click.option(
-    "--style",
-    "styles",
-    multiple=True,
-    type=click.Path(),
-    help="Paintings (files or folders) instead of the file's list.",
-)
+@_image_lists(required=False)
 @click.option("--quick", is_flag=True, help="Small size, few iterations (the file's [quick] table).")
 @click.option(
     "--set",

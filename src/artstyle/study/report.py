@@ -7,6 +7,7 @@ import base64
 import html
 import io
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,10 @@ def write_report(exp: Experiment, out: Path, outcomes: list[Outcome]) -> Path:
         pairs.append((f"{c.stem} × {s.stem}", sheet_path, plot_path if series else None))
 
     rows_table = write_table(outcomes, out / "results.csv")
-    md = _markdown(exp, out, grids, pairs, rows_table)
+    summary = Summary(exp, out, grids, pairs, rows_table)
+    md = _markdown(summary)
     atomic_write_bytes(out / "report.md", md.encode())
-    page = _html(exp, out, grids, pairs, rows_table)
+    page = _html(summary)
     atomic_write_bytes(out / "report.html", page.encode())
     return out / "report.html"
 
@@ -97,13 +99,19 @@ def _rel(p: Path, out: Path) -> str:
     return p.relative_to(out).as_posix()
 
 
-def _markdown(
-    exp: Experiment,
-    out: Path,
-    grids: list[tuple[str, Path]],
-    pairs: list[tuple[str, Path | None, Path | None]],
-    rows: list[dict[str, Any]],
-) -> str:
+@dataclass
+class Summary:
+    """What the report shows: contact sheets by variant, (label, sheet, plot) per pair, table rows."""
+
+    exp: Experiment
+    out: Path
+    grids: list[tuple[str, Path]]
+    pairs: list[tuple[str, Path | None, Path | None]]
+    rows: list[dict[str, Any]]
+
+
+def _markdown(sm: Summary) -> str:
+    exp, out, grids, pairs, rows = sm.exp, sm.out, sm.grids, sm.pairs, sm.rows
     lines = [f"# {exp.name}", "", exp.description, "", f"Source: `{exp.source}`", ""]
     lines += ["## Contact sheets", ""]
     for name, p in grids:
@@ -138,13 +146,8 @@ def _versions_line() -> str:
     return ", ".join(f"{k} {v}" for k, v in versions().items())
 
 
-def _html(
-    exp: Experiment,
-    out: Path,
-    grids: list[tuple[str, Path]],
-    pairs: list[tuple[str, Path | None, Path | None]],
-    rows: list[dict[str, Any]],
-) -> str:
+def _html(sm: Summary) -> str:
+    exp, grids, pairs, rows = sm.exp, sm.grids, sm.pairs, sm.rows
     e = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
