@@ -35,7 +35,14 @@ def _f(default: Any, doc: str, *, group: str = "run") -> Any:
 
 @dataclass(frozen=True)
 class StyleConfig:
-    """Every knob of a style-transfer run. The defaults are the project's default preset."""
+    """Every knob of a style-transfer run. The defaults are the project's default preset.
+
+    How the default was chosen (tubingen x starry night at 512 px, judged by eye and by the race
+    script's distances, see benchmarks/race.py): L-BFGS, max pooling, content 5, style 5e3, TV 10,
+    2 scales (150 iterations at 256 px, 50 at 512 px). Starting at 128 px instead (3 scales)
+    re-paints the painting's composition over the photo (the deep layers' receptive fields span the
+    whole image); style 1.5e4 dissolves the houses; 100 + 30 iterations is faster but grainier.
+    """
 
     # -- network -------------------------------------------------------------------------------
     network: Network = _f("vgg19", "Feature network: vgg19 (Gatys) or vgg16.", group="network")
@@ -45,12 +52,12 @@ class StyleConfig:
         "vgg19-torchvision, vgg16-torchvision, or the path of a local state dict.",
         group="network",
     )
-    pooling: Pooling = _f("avg", "Pooling in the network: max or avg (Gatys: avg).", group="network")
+    pooling: Pooling = _f("max", "Pooling in the network: max or avg (Gatys: avg).", group="network")
     # -- sizes ---------------------------------------------------------------------------------
     size: int = _f(512, "Long side of the output in pixels.", group="size")
     style_scale: float = _f(1.0, "Style image size relative to the output (long side ratio).", group="size")
     scales: int = _f(
-        3,
+        2,
         "Coarse-to-fine levels: 1 optimises at full size only; each level is the next / scale_ratio.",
         group="size",
     )
@@ -88,9 +95,9 @@ class StyleConfig:
     tv_weight: float = _f(1e1, "Weight of the total-variation loss.", group="loss")
     # -- optimiser -----------------------------------------------------------------------------
     optimizer: Optimizer = _f("lbfgs", "Optimiser: lbfgs or adam.", group="optimizer")
-    iterations: int = _f(100, "Iterations at the full size.", group="optimizer")
+    iterations: int = _f(50, "Iterations at the full size.", group="optimizer")
     coarse_iterations: int = _f(
-        200, "Iterations at each coarser level (used when scales > 1).", group="optimizer"
+        150, "Iterations at each coarser level (used when scales > 1).", group="optimizer"
     )
     level_iterations: tuple[int, ...] = _f(
         (),
