@@ -8,6 +8,7 @@ matrix-multiply rate of this machine. Run: ``python benchmarks/speed.py [--sizes
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -55,10 +56,12 @@ def seconds_per_iteration(cfg: StyleConfig, size: int, iterations: int, channels
     run = _LevelRun(objective, c, cfg, None)
     for _ in range(2):  # warm-up
         run.step()
-    t = time.perf_counter()
+    times = []
     for _ in range(iterations):
+        t = time.perf_counter()
         run.step()
-    return (time.perf_counter() - t) / iterations
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -70,6 +73,7 @@ def main() -> None:
     ap.add_argument("--layouts", action="store_true", help="also time the NCHW layout")
     args = ap.parse_args()
     rate = matmul_gflops()
+    rows = []
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"measured float32 matmul rate {rate:.1f} GFLOP/s\n"
