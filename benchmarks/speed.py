@@ -88,15 +88,27 @@ def main() -> None:
                 cfg = StyleConfig(network=network, optimizer=optimizer, size=size, scales=1)
                 w, h = fit_long_side(default_content().size, size)
                 gflop = 2 * forward_flops(network, cfg.active_layers(), h, w) / 1e9
-                floor = gflop / rate
                 for layout in [True, False] if args.layouts else [True]:
                     s = seconds_per_iteration(cfg, size, args.iterations, channels_last=layout)
-                    name = "channels_last" if layout else "nchw"
-                    print(
-                        f"{network:8} {optimizer:9} {f'{w}x{h}':>9} {name:>13} {gflop:9.1f} "
-                        f"{floor:10.3f} {s:7.3f} {s / floor:7.2f}",
-                        flush=True,
-                    )
+                    row = (network, optimizer, f"{w}x{h}", "channels_last" if layout else "nchw", gflop, s)
+                    rows.append(row)
+                    _print_row(row, rate)
+    # The GEMM rate is measured again at the end and the floors use the better reading, so that a
+    # noisy neighbour during the first reading cannot flatter the ratios.
+    best = max(rate, matmul_gflops())
+    if best > rate * 1.02:
+        print(f"\nmatmul rate re-measured at {best:.1f} GFLOP/s; the ratios against that floor:")
+        for row in rows:
+            _print_row(row, best)
+
+
+def _print_row(row: tuple[str, str, str, str, float, float], rate: float) -> None:
+    network, optimizer, dims, layout, gflop, s = row
+    floor = gflop / rate
+    print(
+        f"{network:8} {optimizer:9} {dims:>9} {layout:>13} {gflop:9.1f} {floor:10.3f} {s:7.3f} {s / floor:7.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
