@@ -105,9 +105,9 @@ def main() -> None:
 def _print_row(row: tuple[str, str, str, str, float, float], rate: float) -> None:
     network, optimizer, dims, layout, gflop, s = row
     floor = gflop / rate
+    ratio = s / floor
     print(
-        f"{network:8} {optimizer:9} {dims:>9} {layout:>13} {gflop:9.1f} {floor:10.3f} {s:7.3f} {s / floor:7.2f}",
-        flush=True,
+        f"{network:8} {optimizer:9} {dims:>9} {layout:>13} {gflop:9.1f} {floor:10.3f} {s:7.3f} {ratio:7.2f}"
     )
 
 
