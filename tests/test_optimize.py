@@ -17,6 +17,7 @@ SMALL = dict(
     iterations=8,
     style_layers=("relu1_1", "relu2_1", "relu3_1"),
     content_layers=("relu3_2",),
+    coarse_min_size=32,
 )
 
 
@@ -41,6 +42,9 @@ def test_level_sizes():
     assert level_sizes((512, 384), 3, 2.0) == [(128, 96), (256, 192), (512, 384)]
     assert level_sizes((64, 48), 3, 2.0) == [(64, 48)]  # coarser levels would be under 32 px
     assert level_sizes((100, 50), 1, 2.0) == [(100, 50)]
+    # coarse levels under min_size (default config: 256) are skipped: no composition copying
+    assert level_sizes((512, 384), 3, 2.0, 256) == [(256, 192), (512, 384)]
+    assert level_sizes((192, 144), 2, 2.0, 256) == [(192, 144)]
 
 
 def test_coarse_to_fine_runs_every_level_and_carries_adam_state():
@@ -128,7 +132,7 @@ def test_time_limit_stops_early_at_full_size():
 def test_level_plan_with_per_level_budgets():
     from artstyle.optimize import level_plan
 
-    cfg = StyleConfig(size=512, scales=3, level_iterations=(30, 20, 5))
+    cfg = StyleConfig(size=512, scales=3, level_iterations=(30, 20, 5), coarse_min_size=32)
     assert level_plan((1024, 768), cfg) == [((128, 96), 30), ((256, 192), 20), ((512, 384), 5)]
     # a level that would be under 32 px is dropped with its budget
     assert level_plan((1024, 768), cfg.replace(size=100)) == [((50, 38), 20), ((100, 75), 5)]

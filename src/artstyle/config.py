@@ -62,6 +62,12 @@ class StyleConfig:
         group="size",
     )
     scale_ratio: float = _f(2.0, "Size ratio between consecutive coarse-to-fine levels.", group="size")
+    coarse_min_size: int = _f(
+        256,
+        "Coarse levels whose long side would be under this are skipped: below about 256 px the deep "
+        "style layers see the whole picture and paint the painting's composition over the photo.",
+        group="size",
+    )
     # -- content -------------------------------------------------------------------------------
     content_layers: tuple[str, ...] = _f(
         ("relu4_2", "relu5_2"), "Content layers; the first gets content_weight_blend.", group="loss"
@@ -155,6 +161,8 @@ class StyleConfig:
     def problems(self) -> list[str]:
         """Everything wrong with the values, as messages naming the field."""
         p: list[str] = []
+        if self.coarse_min_size < 32:
+            p.append(f"coarse_min_size must be at least 32 (got {self.coarse_min_size})")
         if self.size < 32:
             p.append(f"size must be at least 32 (got {self.size})")
         if self.size > 16384:

@@ -172,14 +172,16 @@ class Objective(nn.Module):
         return total, {"content": content, "style": style, "tv": tv}
 
 
-def level_sizes(full: tuple[int, int], scales: int, ratio: float) -> list[tuple[int, int]]:
-    """(width, height) of each coarse-to-fine level, coarsest first; levels whose short side would
-    fall under 32 px are dropped."""
+def level_sizes(
+    full: tuple[int, int], scales: int, ratio: float, min_size: int = MIN_SIDE
+) -> list[tuple[int, int]]:
+    """(width, height) of each coarse-to-fine level, coarsest first; coarse levels whose long side
+    would be under ``min_size`` or whose short side would be under 32 px are dropped."""
     long_side = max(full)
     sizes = []
     for k in range(scales - 1, 0, -1):
         s = fit_long_side(full, round(long_side / ratio**k))
-        if min(s) >= MIN_SIDE:
+        if min(s) >= MIN_SIDE and max(s) >= min_size:
             sizes.append(s)
     sizes.append(full)
     return list(dict.fromkeys(sizes))
@@ -189,7 +191,7 @@ def level_plan(content_size: tuple[int, int], cfg: StyleConfig) -> list[tuple[tu
     """(size, iterations) of every coarse-to-fine level, coarsest first. Levels under 32 px are
     dropped (with their budget, when ``level_iterations`` gives one per level)."""
     full = fit_long_side(content_size, cfg.size)
-    sizes = level_sizes(full, cfg.scales, cfg.scale_ratio)
+    sizes = level_sizes(full, cfg.scales, cfg.scale_ratio, cfg.coarse_min_size)
     if cfg.level_iterations:
         budgets = list(cfg.level_iterations[-len(sizes) :])
     else:
@@ -258,6 +260,10 @@ def prepare_images(
     return content, list(styles)
 
 
+#: An L-BFGS iterate whose loss exceeds the best so far by this factor counts as an overshoot.
+SPIKE_FACTOR = 4.0
+
+
 class _LevelRun:
     """The optimiser at one size: the pixels, L-BFGS or Adam, and the best image evaluated so far.
 
@@ -272,6 +278,7 @@ class _LevelRun:
         self.x = x0.detach().contiguous().requires_grad_(True)
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
+        self.restarts = 0
         if cfg.optimizer == "lbfgs":
             self.opt: torch.optim.Optimizer = torch.optim.LBFGS(
                 [self.x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=-1, tolerance_change=-1
@@ -305,6 +312,19 @@ class _LevelRun:
             self.objective.resample()
         if self.cfg.optimizer == "lbfgs":
             self.opt.step(self.closure)
+            group = self.opt.param_groups[0]
+            if self.record["total"] > SPIKE_FACTOR * self.best_loss:
+                # Without a line search (as in the study and pastiche) an L-BFGS step can overshoot
+                # by orders of magnitude, mostly on the second step, whose curvature estimate comes
+                # from the tiny first step. Go back to the best point, restart the memory and damp
+                # the step; it grows back while the iterations go well.
+                with torch.no_grad():
+                    self.x.copy_(self.best_x)
+                self.opt.state.clear()
+                group["lr"] *= 0.5
+                self.restarts += 1
+            elif group["lr"] < 1.0:
+                group["lr"] = min(1.0, group["lr"] * 1.25)
         else:
             self.closure()
             if math.isfinite(self.record["total"]):

@@ -48,7 +48,7 @@ from artstyle.jobs import JobOptions, Source, run_job, sidecar_path
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
 #: What ``--quick`` does where a file has no ``[quick]`` table: small and short.
-DEFAULT_QUICK: dict[str, Any] = {"size": 128, "scales": 2, "iterations": 25, "coarse_iterations": 40}
+DEFAULT_QUICK: dict[str, Any] = {"size": 192, "iterations": 40}
 
 _TOP_LEVEL = {"experiment", "base", "axes", "variants", "quick"}
 _EXPERIMENT_KEYS = {"name", "description", "content", "style"}
