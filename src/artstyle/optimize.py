@@ -279,6 +279,7 @@ class _LevelRun:
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
         self.restarts = 0
+        self.since_restart = 0
         if cfg.optimizer == "lbfgs":
             self.opt: torch.optim.Optimizer = torch.optim.LBFGS(
                 [self.x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=-1, tolerance_change=-1
@@ -318,13 +319,20 @@ class _LevelRun:
                 # by orders of magnitude, mostly on the second step, whose curvature estimate comes
                 # from the tiny first step. Go back to the best point, restart the memory and damp
                 # the step; it grows back while the iterations go well.
+                # Far from the optimum the Gram loss grows like the 4th power of the step, so the
+                # step is scaled by (best / overshoot)^(1/4).
                 with torch.no_grad():
                     self.x.copy_(self.best_x)
                 self.opt.state.clear()
-                group["lr"] *= 0.5
+                ratio = self.best_loss / self.record["total"]
+                group["lr"] *= min(0.5, max(1e-4, ratio**0.25))
                 self.restarts += 1
-            elif group["lr"] < 1.0:
-                group["lr"] = min(1.0, group["lr"] * 1.25)
+                self.since_restart = 0
+            else:
+                self.since_restart += 1
+                # Grow the step back only once the memory has real curvature pairs again.
+                if group["lr"] < 1.0 and self.since_restart > 3:
+                    group["lr"] = min(1.0, group["lr"] * 1.5)
         else:
             self.closure()
             if math.isfinite(self.record["total"]):
