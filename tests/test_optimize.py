@@ -23,12 +23,23 @@ SMALL = dict(
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_loss_falls(optimizer):
-    cfg = StyleConfig(optimizer=optimizer, **SMALL)
+    cfg = StyleConfig(optimizer=optimizer, **{**SMALL, "iterations": 16})
     r = stylize(gradient_image(), [stripes_image()], cfg)
     totals = [h["total"] for h in r.history]
-    assert len(totals) == 8 and totals[-1] < 0.5 * totals[0]
+    assert len(totals) == 16 and totals[-1] < 0.5 * totals[0]
     assert r.image.size == (48, 40) and not r.interrupted
     assert {"content", "style", "tv", "total", "seconds"} <= set(r.history[0])
+
+
+def test_lbfgs_overshoot_is_undone_and_damped():
+    """On this random net the second L-BFGS step overshoots ~1e6-fold (no line search); the run
+    goes back to the best point and converges instead of wandering."""
+    cfg = StyleConfig(**{**SMALL, "iterations": 16})
+    totals = [h["total"] for h in stylize(gradient_image(), [stripes_image()], cfg).history]
+    spike = max(range(len(totals)), key=totals.__getitem__)
+    assert totals[spike] > 1e3 * totals[0]  # the overshoot happened ...
+    assert totals[spike + 1] <= totals[0]  # ... and the next evaluation is back at the best point
+    assert max(totals[spike + 2 :]) < 2 * totals[0] and totals[-1] < 0.5 * totals[0]
 
 
 @pytest.mark.parametrize("style_loss", ["mean_cov", "sliced_wasserstein"])
