@@ -52,6 +52,8 @@ def test_demo_command(tmp_path):
             "3",
             "--coarse-iterations",
             "3",
+            "--coarse-min-size",
+            "32",
             "-q",
         ],
     )

@@ -254,4 +254,4 @@ tv_weight = 2.0
         96,
     )
     quick = load_experiment(p, content=[pictures / "content"], style=[pictures / "style"], quick=True)
-    assert quick.config_for(quick.variants[0]).size == 128  # [quick] (default table) is explicit too
+    assert quick.config_for(quick.variants[0]).size == 192  # [quick] (default table) is explicit too
