@@ -75,7 +75,7 @@ def write_report(exp: Experiment, out: Path, outcomes: list[Outcome]) -> Path:
             row: list[Cell] = [(thumbs[c], c.stem), (thumbs[s], s.stem)]
             row += [(_result_image(o), f"{o.spec.variant.name} · {_caption(o)}") for o in items]
             sheet_path = out / "sheets" / f"compare__{stem}.png"
-            save_image(grid_sheet([row], title=f"{c.stem} × {s.stem}", header_row=False), sheet_path)
+            save_image(grid_sheet([row], title=f"{c.stem} x {s.stem}", header_row=False), sheet_path)
         series = {
             o.spec.variant.name or "run": (o.sidecar.get("history", []), o.sidecar.get("config", {}))
             for o in items
