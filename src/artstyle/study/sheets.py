@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PIL import Image, ImageDraw, ImageFont
 
 Cell = tuple[Image.Image | None, str]
@@ -21,6 +23,20 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def _fit(im: Image.Image, box: int) -> Image.Image:
     s = box / max(im.size)
     return im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.Resampling.LANCZOS)
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """``text`` on at most two lines of ``width`` px, broken after a space, comma or plus sign;
+    whatever does not fit is ellipsized."""
+    if draw.textlength(text, font=font) <= width:
+        return [text]
+    pieces = re.findall(r"[^,+ ]+[,+ ]*|[,+ ]+", text)
+    first = ""
+    for i, piece in enumerate(pieces):
+        if draw.textlength(first + piece, font=font) > width and first:
+            return [first.strip(), _ellipsize(draw, "".join(pieces[i:]).strip(), font, width)]
+        first += piece
+    return [_ellipsize(draw, text, font, width)]
 
 
 def _ellipsize(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
@@ -45,7 +61,8 @@ def grid_sheet(
     n_cols = max(len(r) for r in rows)
     font = _font(max(11, cell // 14))
     title_font = _font(max(14, cell // 10))
-    caption_h = font.size + 6 if hasattr(font, "size") else 16
+    line_h = font.size + 3 if hasattr(font, "size") else 13
+    caption_h = 2 * line_h + 4
     title_h = (title_font.size + 14 if hasattr(title_font, "size") else 24) if title else 0
     cw, ch = cell + 2 * pad, cell + caption_h + 2 * pad
     sheet = Image.new("RGB", (n_cols * cw, title_h + len(rows) * ch), BG)
@@ -70,7 +87,12 @@ def grid_sheet(
                 t = _fit(im.convert("RGB"), cell)
                 sheet.paste(t, (x0 + pad + (cell - t.width) // 2, y0 + pad + (cell - t.height) // 2))
             if caption:
-                text = _ellipsize(draw, caption, font, cw - 2 * pad)
-                tw = draw.textlength(text, font=font)
-                draw.text((x0 + (cw - tw) / 2, y0 + pad + cell + 3), text, fill=(20, 20, 20), font=font)
+                for k, text in enumerate(_wrap(draw, caption, font, cw - 2 * pad)):
+                    tw = draw.textlength(text, font=font)
+                    draw.text(
+                        (x0 + (cw - tw) / 2, y0 + pad + cell + 3 + k * line_h),
+                        text,
+                        fill=(20, 20, 20),
+                        font=font,
+                    )
     return sheet
