@@ -242,10 +242,6 @@ def literal_choices() -> dict[str, tuple[str, ...]]:
     }
 
 
-def field_docs() -> dict[str, str]:
-    return {f.name: f.metadata["doc"] for f in fields(StyleConfig)}
-
-
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` to the type of field ``name``, or raise ArtstyleError naming the field."""
     types = field_types()

@@ -11,7 +11,6 @@ loss is a mean over pixel differences. So ``style_weight / content_weight`` is s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -191,7 +190,3 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
     dy = x[:, :, 1:, :] - x[:, :, :-1, :]
     dx = x[:, :, :, 1:] - x[:, :, :, :-1]
     return torch.mean(dy * dy) + torch.mean(dx * dx)
-
-
-def is_finite(v: float) -> bool:
-    return math.isfinite(v)

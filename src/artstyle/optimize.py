@@ -33,13 +33,9 @@ from artstyle.losses import (
     tv_loss,
 )
 from artstyle.network import VGGFeatures, check_layers
-from artstyle.weights import LoadedWeights, load_weights
+from artstyle.weights import LoadedWeights, _quiet, load_weights
 
 Log = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 _WEIGHTS: dict[tuple[str, str], LoadedWeights] = {}
