@@ -44,6 +44,7 @@ from artstyle.config import StyleConfig, coerce, from_dict, preset
 from artstyle.errors import ArtstyleError
 from artstyle.images import atomic_write_bytes, load_image
 from artstyle.jobs import JobOptions, Source, run_job, sidecar_path
+from artstyle.weights import sha256_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
@@ -299,7 +300,7 @@ def plan(exp: Experiment, outdir: Path) -> list[RunSpec]:
     return specs
 
 
-def _up_to_date(spec: RunSpec) -> dict[str, Any] | None:
+def _up_to_date(spec: RunSpec, hashes: dict[Path, str]) -> dict[str, Any] | None:
     """The sidecar of a finished run with the same config and inputs, else None."""
     side = sidecar_path(spec.output)
     if not (spec.output.exists() and side.exists()):
@@ -310,10 +311,11 @@ def _up_to_date(spec: RunSpec) -> dict[str, Any] | None:
         return None
     if data.get("interrupted") or data.get("error") or data.get("config") != spec.config.to_dict():
         return None
-    from artstyle.weights import sha256_file
-
     paths = [data.get("content", {}).get("sha256")] + [s.get("sha256") for s in data.get("styles", [])]
-    if paths != [sha256_file(spec.content), sha256_file(spec.style)]:
+    for p in (spec.content, spec.style):
+        if p not in hashes:  # each input is hashed once per experiment, not once per run
+            hashes[p] = sha256_file(p)
+    if paths != [hashes[spec.content], hashes[spec.style]]:
         return None
     return data
 
@@ -351,12 +353,13 @@ def run_experiment(exp: Experiment, outdir: str | Path, *, progress: bool = True
     )
     outcomes: list[Outcome] = []
     sources: dict[Path, Source] = {}
+    hashes: dict[Path, str] = {}
     bar = tqdm(total=len(specs), desc=f"{exp.name}", unit="run", disable=not progress, position=0)
     interrupted = False
     try:
         for spec in specs:
             bar.set_postfix_str(f"{spec.pair} {spec.variant.name}"[:60])
-            done = _up_to_date(spec)
+            done = _up_to_date(spec, hashes)
             if done is not None:
                 outcomes.append(Outcome(spec, "skipped", "up to date", done))
                 bar.update(1)
