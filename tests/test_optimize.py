@@ -31,15 +31,16 @@ def test_loss_falls(optimizer):
     assert {"content", "style", "tv", "total", "seconds"} <= set(r.history[0])
 
 
-def test_lbfgs_overshoot_is_undone_and_damped():
-    """On this random net the second L-BFGS step overshoots ~1e6-fold (no line search); the run
-    goes back to the best point and converges instead of wandering."""
+def test_lbfgs_overshoot_is_retreated_from():
+    """On this random net an early L-BFGS step overshoots ~1e4-fold (no line search); the run
+    steps back along it (cubic fit) and converges instead of wandering."""
     cfg = StyleConfig(**{**SMALL, "iterations": 16})
     totals = [h["total"] for h in stylize(gradient_image(), [stripes_image()], cfg).history]
     spike = max(range(len(totals)), key=totals.__getitem__)
     assert totals[spike] > 1e3 * totals[0]  # the overshoot happened ...
-    assert totals[spike + 1] <= totals[0]  # ... and the next evaluation is back at the best point
-    assert max(totals[spike + 2 :]) < 2 * totals[0] and totals[-1] < 0.5 * totals[0]
+    assert totals[spike + 1] < 0.1 * totals[spike]  # ... the next point is back along the step ...
+    assert min(totals[spike + 1 : spike + 3]) < 2 * totals[0]  # ... and near the best within two
+    assert max(totals[spike + 3 :]) < 2 * totals[0] and totals[-1] < 0.5 * totals[0]
 
 
 @pytest.mark.parametrize("style_loss", ["mean_cov", "sliced_wasserstein"])

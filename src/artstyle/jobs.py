@@ -138,6 +138,10 @@ def check_output(out: str | Path, overwrite: bool) -> Path:
     return p
 
 
+#: The bar's layout; ``{}`` takes the iteration's numbers (which hold no braces).
+_BAR = "{{desc}}{{percentage:3.0f}}%|{{bar}}| {} [{{elapsed}}<{{remaining}}]"
+
+
 class _Progress:
     """A tqdm bar over work (pixels x iterations), so that the ETA is right across scales."""
 
@@ -151,18 +155,19 @@ class _Progress:
             desc=opts.label or None,
             leave=True,
             dynamic_ncols=True,
-            bar_format="{desc}{percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+            bar_format=_BAR.format(""),
         )
 
     def __call__(self, step: Step) -> None:
         self.bar.update(round(self.cost[step.scale - 1], 3) if step.iteration else 0)
         loss = step.losses
-        self.bar.set_postfix_str(
+        # The numbers go into the bar format itself: tqdm's postfix would start with ", ".
+        self.bar.bar_format = _BAR.format(
             f"it {step.iteration}/{step.total} scale {step.scale}/{step.scales} "
             f"{step.size[0]}x{step.size[1]} loss {loss.get('total', 0):.3g} "
-            f"(c {loss.get('content', 0):.2g} s {loss.get('style', 0):.2g} tv {loss.get('tv', 0):.2g})",
-            refresh=False,
+            f"(c {loss.get('content', 0):.2g} s {loss.get('style', 0):.2g} tv {loss.get('tv', 0):.2g})"
         )
+        self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

@@ -79,6 +79,11 @@ class _GramMSE(torch.autograd.Function):
         x, diff = ctx.saved_tensors  # type: ignore[attr-defined]
         c, n = x.shape[1], x.shape[2]
         scale = grad * 4.0 / (diff.numel() * c * n)
+        if x.stride(1) == 1:
+            # Channels-last activations: produce the gradient in the same memory layout (as
+            # (F^T (G - A))^T, G - A being symmetric), so that autograd adds it to the gradient
+            # from the layers above without a strided copy.
+            return torch.bmm(x.transpose(1, 2), diff).mul_(scale).transpose(1, 2), None
         return torch.bmm(diff, x).mul_(scale), None
 
 

@@ -23,6 +23,7 @@ from artstyle import color
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.images import MIN_SIDE, fit_long_side, load_image, resize, to_image, to_tensor
+from artstyle.lbfgs import PixelLBFGS
 from artstyle.losses import (
     STYLE_LOSS_SCALE,
     STYLE_LOSSES,
@@ -268,18 +269,21 @@ class _LevelRun:
     """
 
     def __init__(
-        self, objective: Objective, x0: torch.Tensor, cfg: StyleConfig, adam_state: dict[str, Any] | None
+        self,
+        objective: Objective,
+        x0: torch.Tensor,
+        cfg: StyleConfig,
+        adam_state: dict[str, Any] | None = None,
+        lbfgs_gamma: float | None = None,
     ) -> None:
         self.objective, self.cfg = objective, cfg
         self.x = x0.detach().contiguous().requires_grad_(True)
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
-        self.restarts = 0
-        self.since_restart = 0
+        self.retreats = 0
         if cfg.optimizer == "lbfgs":
-            self.opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [self.x], lr=1.0, max_iter=1, history_size=50, tolerance_grad=-1, tolerance_change=-1
-            )
+            self.lbfgs = PixelLBFGS(history=50)
+            self.lbfgs.restart(lbfgs_gamma)
         else:
             self.opt = torch.optim.Adam(
                 [self.x], lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.epsilon
@@ -292,48 +296,55 @@ class _LevelRun:
                     "exp_avg_sq": _upsample(adam_state["exp_avg_sq"], size).clamp(min=0),
                 }
 
-    def closure(self) -> torch.Tensor:
-        self.opt.zero_grad(set_to_none=True)
+    def evaluate(self) -> tuple[float, torch.Tensor | None]:
+        """The loss at ``x`` and its gradient (None when the loss is not finite)."""
+        self.x.grad = None
         loss, parts = self.objective(self.x)
         value = loss.item()
         self.record = {**{k: v.item() for k, v in parts.items()}, "total": value}
-        if math.isfinite(value):
-            if value < self.best_loss:
-                self.best_loss, self.best_x = value, self.x.detach().clone()
-            loss.backward()
-        return loss
+        if not math.isfinite(value):
+            return value, None
+        loss.backward()
+        grad = self.x.grad
+        assert grad is not None
+        if value < self.best_loss:
+            self.best_loss, self.best_x = value, self.x.detach().clone()
+        return value, grad
 
     def step(self) -> dict[str, float]:
-        """One iteration; returns its losses (``total`` is NaN or inf if it failed)."""
-        if self.cfg.optimizer == "adam" and self.cfg.style_loss == "sliced_wasserstein":
-            self.objective.resample()
-        if self.cfg.optimizer == "lbfgs":
-            self.opt.step(self.closure)
-            group = self.opt.param_groups[0]
-            if self.record["total"] > SPIKE_FACTOR * self.best_loss:
-                # Without a line search (as in the study and pastiche) an L-BFGS step can overshoot
-                # by orders of magnitude, mostly on the second step, whose curvature estimate comes
-                # from the tiny first step. Go back to the best point, restart the memory and damp
-                # the step; it grows back while the iterations go well.
-                # Far from the optimum the Gram loss grows like the 4th power of the step, so the
-                # step is scaled by (best / overshoot)^(1/4).
-                with torch.no_grad():
-                    self.x.copy_(self.best_x)
-                self.opt.state.clear()
-                ratio = self.best_loss / self.record["total"]
-                group["lr"] *= min(0.5, max(1e-4, ratio**0.25))
-                self.restarts += 1
-                self.since_restart = 0
-            else:
-                self.since_restart += 1
-                # Grow the step back only once the memory has real curvature pairs again.
-                if group["lr"] < 1.0 and self.since_restart > 3:
-                    group["lr"] = min(1.0, group["lr"] * 1.5)
-        else:
-            self.closure()
-            if math.isfinite(self.record["total"]):
+        """One iteration (one evaluation); returns its losses (``total`` is NaN or inf if it failed)."""
+        if self.cfg.optimizer == "adam":
+            if self.cfg.style_loss == "sliced_wasserstein":
+                self.objective.resample()
+            value, grad = self.evaluate()
+            if grad is not None:
                 self.opt.step()
+            return self.record
+        value, grad = self.evaluate()
+        if grad is None:
+            return self.record
+        lb = self.lbfgs
+        if value > SPIKE_FACTOR * self.best_loss:
+            # Without a line search (as in the study and pastiche) an L-BFGS step can overshoot
+            # by orders of magnitude (the Gram loss is quartic: the curvature at a point says
+            # little about it a step away). Go back along the step to the minimiser of the cubic
+            # fitted to both ends; the next evaluation there completes the curvature pair.
+            back = lb.retreat(self.x.detach(), value, grad)
+            if back is not None:
+                self.retreats += 1
+                with torch.no_grad():
+                    self.x.add_(back)
+                return self.record
+        with torch.no_grad():
+            self.x.add_(lb.step(self.x.detach(), value, grad))
         return self.record
+
+    def lbfgs_gamma(self, size: tuple[int, int]) -> float | None:
+        """The curvature scale for a level of ``size`` (w, h): each loss term is a mean over
+        positions, so the inverse Hessian grows with the number of pixels."""
+        if self.cfg.optimizer != "lbfgs" or self.lbfgs.gamma is None:
+            return None
+        return self.lbfgs.gamma * (size[0] * size[1]) / (self.x.shape[-1] * self.x.shape[-2])
 
     def adam_state(self) -> dict[str, Any] | None:
         st = self.opt.state.get(self.x) if self.cfg.optimizer == "adam" else None
@@ -369,6 +380,7 @@ def iter_stylize(
     x: torch.Tensor | None = None
     ema: torch.Tensor | None = None
     adam_state: dict[str, Any] | None = None
+    lbfgs_gamma: float | None = None
     for level, (size, budget) in enumerate(levels, start=1):
         c = to_tensor(resize(content_in, size), device)
         ss = [
@@ -381,7 +393,7 @@ def iter_stylize(
         else:
             x = _upsample(x, size)
             ema = _upsample(ema, size) if ema is not None else None
-        run = _LevelRun(objective, x, cfg, adam_state)
+        run = _LevelRun(objective, x, cfg, adam_state, lbfgs_gamma)
         for _ in range(budget):
             record = run.step()
             it += 1
@@ -407,6 +419,8 @@ def iter_stylize(
                 return
             yield Step(it, total, level, len(levels), size, dict(record), elapsed, out)
         adam_state = run.adam_state()
+        if level < len(levels):
+            lbfgs_gamma = run.lbfgs_gamma(levels[level][0])
         x = (ema if ema is not None else run.best_x).detach()
     if total == 0:
         c = to_tensor(resize(content_in, full), device)
