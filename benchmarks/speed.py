@@ -1,8 +1,16 @@
 """Seconds per iteration for each network and optimiser at 256 and 512 px, beside the machine's floor.
 
-The floor is the network's FLOPs for one forward and one backward pass (to the input only: the
-weights are frozen, so the backward costs about one forward) divided by the measured float32
-matrix-multiply rate of this machine. Run: ``python benchmarks/speed.py [--sizes 256 512]``.
+The floor is the iteration's FLOPs divided by the measured float32 matrix-multiply rate of this
+machine. The FLOPs are those of the convolutions for one forward and one backward pass (to the
+input only: the weights are frozen, so the backward costs about one forward), plus the least the
+Gram matrices need (``C^2 N`` for the symmetric product, ``2 C^2 N`` for its gradient, per style
+layer). Everything else an iteration does (ReLU, pooling, the other losses, the optimiser) counts
+as overhead.
+
+This machine is shared, and a neighbour can slow both the iterations and the matrix multiply by
+a third. So the rate is measured again just before every timed iteration, and ``x floor`` is the
+median over iterations of (iteration time / floor at the rate measured beside it); ``best`` is the
+fastest iteration against the highest rate. Run: ``python benchmarks/speed.py [--sizes 256 512]``.
 """
 
 from __future__ import annotations
@@ -10,12 +18,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 
 from artstyle import StyleConfig
 from artstyle.images import default_content, default_style, fit_long_side, resize, to_tensor
-from artstyle.network import VGGFeatures, forward_flops
+from artstyle.network import VGGFeatures, feature_shape, forward_flops
 from artstyle.optimize import Objective, _LevelRun, get_weights
 from artstyle.weights import BLOCKS, CHANNELS, LoadedWeights
 
@@ -46,22 +55,44 @@ def any_weights(network: str) -> LoadedWeights:
         return LoadedWeights(state, "caffe", "random")
 
 
-def seconds_per_iteration(cfg: StyleConfig, size: int, iterations: int, channels_last: bool = True) -> float:
+def iteration_gflop(cfg: StyleConfig, height: int, width: int) -> float:
+    """The FLOPs of one iteration that the floor counts (see the module docstring), in GFLOP."""
+    flops = 2 * forward_flops(cfg.network, cfg.active_layers(), height, width)
+    for layer in cfg.style_layers:
+        c, h, w = feature_shape(cfg.network, layer, height, width)
+        flops += 3 * c * c * h * w
+    return flops / 1e9
+
+
+@dataclass
+class Timing:
+    seconds: list[float]  # per timed iteration
+    rates: list[float]  # GFLOP/s measured just before each
+
+    def ratio(self, gflop: float) -> float:
+        return statistics.median(s / (gflop / r) for s, r in zip(self.seconds, self.rates, strict=True))
+
+    def best(self, gflop: float) -> float:
+        return min(self.seconds) / (gflop / max(self.rates))
+
+
+def time_iterations(cfg: StyleConfig, size: int, iterations: int, channels_last: bool = True) -> Timing:
     weights = any_weights(cfg.network)
     net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling, channels_last=channels_last)
     content, style = default_content(), default_style(size)
     dims = fit_long_side(content.size, size)
     c = to_tensor(resize(content, dims))
     objective = Objective(net, cfg, c, [to_tensor(style)])
-    run = _LevelRun(objective, c, cfg, None)
+    run = _LevelRun(objective, c, cfg)
     for _ in range(2):  # warm-up
         run.step()
-    times = []
+    timing = Timing([], [])
     for _ in range(iterations):
+        timing.rates.append(matmul_gflops(repeats=3))
         t = time.perf_counter()
         run.step()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        timing.seconds.append(time.perf_counter() - t)
+    return timing
 
 
 def main() -> None:
@@ -69,45 +100,36 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--networks", nargs="+", default=["vgg19", "vgg16"])
     ap.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"])
-    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--iterations", type=int, default=7)
     ap.add_argument("--layouts", action="store_true", help="also time the NCHW layout")
     args = ap.parse_args()
-    rate = matmul_gflops()
-    rows = []
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"measured float32 matmul rate {rate:.1f} GFLOP/s\n"
+        f"float32 matmul rate {matmul_gflops():.1f} GFLOP/s (2048^2, best of 8)\n"
     )
     print(
-        f"{'network':8} {'optimizer':9} {'size':>9} {'layout':>13} {'GFLOP/it':>9} "
-        f"{'floor s/it':>10} {'s/it':>7} {'x floor':>7}"
+        f"{'network':8} {'optimizer':9} {'size':>9} {'layout':>13} {'GFLOP/it':>9} {'GFLOP/s':>8} "
+        f"{'floor s/it':>10} {'s/it':>7} {'x floor':>7} {'best':>5}"
     )
     for size in args.sizes:
         for network in args.networks:
             for optimizer in args.optimizers:
                 cfg = StyleConfig(network=network, optimizer=optimizer, size=size, scales=1)
                 w, h = fit_long_side(default_content().size, size)
-                gflop = 2 * forward_flops(network, cfg.active_layers(), h, w) / 1e9
+                gflop = iteration_gflop(cfg, h, w)
                 for layout in [True, False] if args.layouts else [True]:
-                    s = seconds_per_iteration(cfg, size, args.iterations, channels_last=layout)
-                    row = (network, optimizer, f"{w}x{h}", "channels_last" if layout else "nchw", gflop, s)
-                    rows.append(row)
-                    _print_row(row, rate)
-    # The GEMM rate is measured again at the end and the floors use the better reading, so that a
-    # noisy neighbour during the first reading cannot flatter the ratios.
-    best = max(rate, matmul_gflops())
-    if best > rate * 1.02:
-        print(f"\nmatmul rate re-measured at {best:.1f} GFLOP/s; the ratios against that floor:")
-        for row in rows:
-            _print_row(row, best)
-
-
-def _print_row(row: tuple[str, str, str, str, float, float], rate: float) -> None:
-    network, optimizer, dims, layout, gflop, s = row
-    floor = gflop / rate
-    ratio = s / floor
+                    t = time_iterations(cfg, size, args.iterations, channels_last=layout)
+                    rate = statistics.median(t.rates)
+                    print(
+                        f"{network:8} {optimizer:9} {f'{w}x{h}':>9} "
+                        f"{'channels_last' if layout else 'nchw':>13} {gflop:9.1f} {rate:8.1f} "
+                        f"{gflop / rate:10.3f} {statistics.median(t.seconds):7.3f} "
+                        f"{t.ratio(gflop):7.2f} {t.best(gflop):5.2f}",
+                        flush=True,
+                    )
     print(
-        f"{network:8} {optimizer:9} {dims:>9} {layout:>13} {gflop:9.1f} {floor:10.3f} {s:7.3f} {ratio:7.2f}"
+        "\nGFLOP/s: median of the rates measured beside the iterations; s/it: median; x floor: median "
+        "of the per-iteration ratios; best: fastest iteration against the highest rate."
     )
 
 

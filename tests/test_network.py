@@ -2,7 +2,14 @@ import pytest
 import torch
 
 from artstyle.errors import ArtstyleError
-from artstyle.network import CAFFE_MEAN_BGR, Preprocess, VGGFeatures, forward_flops, layer_names
+from artstyle.network import (
+    CAFFE_MEAN_BGR,
+    Preprocess,
+    VGGFeatures,
+    feature_shape,
+    forward_flops,
+    layer_names,
+)
 from tests.conftest import random_weights
 
 
@@ -64,6 +71,12 @@ def test_channels_last_gives_the_same_features():
     a = VGGFeatures("vgg19", w, ["relu3_1"], channels_last=True)(x)["relu3_1"]
     b = VGGFeatures("vgg19", w, ["relu3_1"], channels_last=False)(x)["relu3_1"]
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_feature_shape():
+    assert feature_shape("vgg19", "relu1_1", 64, 48) == (64, 64, 48)
+    assert feature_shape("vgg19", "pool1", 64, 48) == (64, 32, 24)
+    assert feature_shape("vgg16", "relu5_1", 65, 64) == (512, 4, 4)
 
 
 def test_forward_flops_by_hand():

@@ -129,6 +129,19 @@ class VGGFeatures(nn.Module):
         return out
 
 
+def feature_shape(network: str, layer: str, height: int, width: int) -> tuple[int, int, int]:
+    """(channels, height, width) of ``layer``'s activation for an input of ``height`` x ``width``."""
+    c, h, w = 3, height, width
+    for name in layer_names(network):
+        if name.startswith("conv"):
+            c = CHANNELS[int(name[4]) - 1]
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+        if name == layer:
+            return c, h, w
+    raise ArtstyleError(f"unknown layer {layer!r} for {network}")
+
+
 def forward_flops(network: str, layers: Sequence[str], height: int, width: int) -> float:
     """Floating-point operations of one forward pass of the convolutions up to the deepest of
     ``layers`` (2 per multiply-add). A backward pass to the input costs about the same again."""
