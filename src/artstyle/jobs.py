@@ -159,7 +159,8 @@ class _Progress:
         )
 
     def __call__(self, step: Step) -> None:
-        self.bar.update(round(self.cost[step.scale - 1], 3) if step.iteration else 0)
+        if step.iteration:  # (rounded costs can sum past the total: no negative ETA)
+            self.bar.update(max(0.0, min(round(self.cost[step.scale - 1], 3), self.bar.total - self.bar.n)))
         loss = step.losses
         # The numbers go into the bar format itself: tqdm's postfix would start with ", ".
         self.bar.bar_format = _BAR.format(
