@@ -162,10 +162,9 @@ def main() -> None:
     results: dict[str, dict] = {}
     # artstyle first, pastiche's long run last: an interrupted race still has the short results.
     out = args.out / "artstyle_default.png"
-    results["artstyle default"] = run_artstyle(
-        args.content, args.style, args.size, out, args.artstyle_args.split()
-    )
-    results["artstyle default"]["image"] = str(out)
+    name = f"artstyle {args.artstyle_args}" if args.artstyle_args else "artstyle default"
+    results[name] = run_artstyle(args.content, args.style, args.size, out, args.artstyle_args.split())
+    results[name]["image"] = str(out)
     exe = pastiche_env(args.venv)
     for steps in sorted(args.steps):
         name = f"pastiche {steps} steps"

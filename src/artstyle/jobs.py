@@ -159,8 +159,6 @@ class _Progress:
         )
 
     def __call__(self, step: Step) -> None:
-        if step.iteration:  # (rounded costs can sum past the total: no negative ETA)
-            self.bar.update(max(0.0, min(round(self.cost[step.scale - 1], 3), self.bar.total - self.bar.n)))
         loss = step.losses
         # The numbers go into the bar format itself: tqdm's postfix would start with ", ".
         self.bar.bar_format = _BAR.format(
@@ -168,7 +166,12 @@ class _Progress:
             f"{step.size[0]}x{step.size[1]} loss {loss.get('total', 0):.3g} "
             f"(c {loss.get('content', 0):.2g} s {loss.get('style', 0):.2g} tv {loss.get('tv', 0):.2g})"
         )
-        self.bar.refresh()
+        shown = False
+        if step.iteration:  # (rounded costs can sum past the total: no negative ETA)
+            left = self.bar.total - self.bar.n
+            shown = bool(self.bar.update(max(0.0, min(round(self.cost[step.scale - 1], 3), left))))
+        if not shown:
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()
