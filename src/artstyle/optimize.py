@@ -280,7 +280,6 @@ class _LevelRun:
         self.x = x0.detach().contiguous().requires_grad_(True)
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
-        self.retreats = 0
         if cfg.optimizer == "lbfgs":
             self.lbfgs = PixelLBFGS(history=50)
             self.lbfgs.restart(lbfgs_gamma)
@@ -327,11 +326,11 @@ class _LevelRun:
         if value > SPIKE_FACTOR * self.best_loss:
             # Without a line search (as in the study and pastiche) an L-BFGS step can overshoot
             # by orders of magnitude (the Gram loss is quartic: the curvature at a point says
-            # little about it a step away). Go back along the step to the minimiser of the cubic
-            # fitted to both ends; the next evaluation there completes the curvature pair.
+            # little about it a step away). Go back along the step to the minimiser of a quartic
+            # fitted to both ends (PixelLBFGS.retreat); the next evaluation there completes the
+            # curvature pair.
             back = lb.retreat(self.x.detach(), value, grad)
             if back is not None:
-                self.retreats += 1
                 with torch.no_grad():
                     self.x.add_(back)
                 return self.record
