@@ -59,6 +59,13 @@ def test_stylize_writes_image_and_sidecar(tmp_path, photo, painting):
     assert "total_s" in side["timings"] and side["weights"] == "random-vgg19"
 
 
+def test_progress_bar_shows_iteration_scale_size_and_losses(tmp_path, photo, painting):
+    code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "o.png", *FAST[:-1])
+    assert code == 0, output
+    assert re.search(r"100%\|.*\| it 2/2 scale 1/1 40x33 loss \S+ \(c \S+ s \S+ tv \S+\) \[", output), output
+    assert ", it" not in output and "<-" not in output  # no tqdm postfix comma, no negative ETA
+
+
 def test_existing_output_is_refused_unless_overwrite(tmp_path, photo, painting):
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")

@@ -149,7 +149,7 @@ class _Progress:
         self.cost, self.budgets = work_units(content, cfg)
         total = sum(c * b for c, b in zip(self.cost, self.budgets, strict=True))
         self.bar = tqdm(
-            total=round(total, 3),
+            total=total,
             disable=not opts.progress,
             unit="Mpx-it",
             desc=opts.label or None,
@@ -167,9 +167,9 @@ class _Progress:
             f"(c {loss.get('content', 0):.2g} s {loss.get('style', 0):.2g} tv {loss.get('tv', 0):.2g})"
         )
         shown = False
-        if step.iteration:  # (rounded costs can sum past the total: no negative ETA)
+        if step.iteration:  # (float sums can pass the total by a hair: no negative ETA)
             left = self.bar.total - self.bar.n
-            shown = bool(self.bar.update(max(0.0, min(round(self.cost[step.scale - 1], 3), left))))
+            shown = bool(self.bar.update(max(0.0, min(self.cost[step.scale - 1], left))))
         if not shown:
             self.bar.refresh()
 
