@@ -51,8 +51,7 @@ def test_carried_gamma_sizes_the_first_step():
     f, xstar = _quadratic()
     x = torch.full_like(xstar, 0.5)
     value, g = f(x)
-    opt = PixelLBFGS()
-    opt.restart(gamma=0.25)
+    opt = PixelLBFGS(gamma=0.25)
     assert torch.allclose(opt.step(x, value, g), -0.25 * g)
 
 

@@ -4,11 +4,11 @@ Why not ``torch.optim.LBFGS``: without a line search it takes a first step of le
 ``lr * min(1, 1/|g|_1)``, which for an image of a million pixels moves nothing, and the curvature
 pair of that tiny step then sends the second step orders of magnitude too far (the Gram loss is
 quartic, so the curvature measured at a point says little about it a step away). It also has to
-evaluate the loss again after any restart, and it cannot start a level of the coarse-to-fine
+evaluate the loss again after a restart, and it cannot start a level of the coarse-to-fine
 pyramid from what the level below learnt. This class takes the evaluation (loss and gradient) from
 its caller and only decides the next point, which makes all three easy:
 
-- a (re)start steps along ``-g`` by ``t = alpha * f / |g|^2``, the step whose linear model lowers
+- the first step goes along ``-g`` by ``t = alpha * f / |g|^2``, the step whose linear model lowers
   the loss by the fraction ``alpha`` (scale-free: the same for any loss normalisation or size);
 - a carried curvature scale ``gamma`` (from a coarser level, rescaled by the pixel-count ratio, since
   each loss term is a mean over positions) replaces that guess when there is one;
@@ -24,39 +24,32 @@ from __future__ import annotations
 import torch
 
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.dot(a.flatten(), b.flatten()))
+
+
 class PixelLBFGS:
     """The search directions of L-BFGS for one tensor; the caller evaluates and moves the point.
 
     ``step(x, f, g)`` takes the current point, its loss and gradient, records the curvature pair
-    with the previous point, and returns the displacement to the next point.
+    with the previous point, and returns the displacement to the next point. ``gamma``, if given,
+    sizes the first step instead of the ``alpha`` rule. ``g`` is kept, not copied: the caller must
+    hand in a fresh gradient tensor each time (as autograd does when ``x.grad`` is reset).
     """
 
-    def __init__(self, history: int = 50, lr: float = 1.0, alpha: float = 0.05) -> None:
-        self.history, self.lr, self.alpha = history, lr, alpha
+    def __init__(self, history: int = 50, alpha: float = 0.05, gamma: float | None = None) -> None:
+        self.history, self.alpha, self.gamma = history, alpha, gamma
         self.s: list[torch.Tensor] = []
         self.y: list[torch.Tensor] = []
         self.rho: list[float] = []
-        self.gamma: float | None = None
         self.prev: tuple[torch.Tensor, float, torch.Tensor] | None = None  # previous (x, f, g)
-
-    def restart(self, gamma: float | None = None) -> None:
-        """Forget the curvature pairs and the previous point (after an overshoot, or a new level).
-
-        ``gamma``, if given, sizes the first step instead of the ``alpha`` rule.
-        """
-        self.s.clear()
-        self.y.clear()
-        self.rho.clear()
-        self.prev = None
-        self.gamma = gamma
 
     def _record_pair(self, x: torch.Tensor, g: torch.Tensor) -> None:
         if self.prev is None:
             return
         x_prev, _, g_prev = self.prev
         s, y = x - x_prev, g - g_prev
-        sy = float(torch.dot(s.flatten(), y.flatten()))
-        yy = float(torch.dot(y.flatten(), y.flatten()))
+        sy, yy = _dot(s, y), _dot(y, y)
         if sy <= 1e-10 * max(yy, 1e-30) or yy == 0.0:
             return  # not a convex pair: skip it rather than spoil the Hessian estimate
         if len(self.s) == self.history:
@@ -75,12 +68,12 @@ class PixelLBFGS:
             return q
         alphas = []
         for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho), strict=True):
-            a = rho * float(torch.dot(s.flatten(), q.flatten()))
+            a = rho * _dot(s, q)
             q.add_(y, alpha=-a)
             alphas.append(a)
         q.mul_(self.gamma or 1.0)
         for s, y, rho, a in zip(self.s, self.y, self.rho, reversed(alphas), strict=True):
-            b = rho * float(torch.dot(y.flatten(), q.flatten()))
+            b = rho * _dot(y, q)
             q.add_(s, alpha=a - b)
         return q
 
@@ -89,14 +82,14 @@ class PixelLBFGS:
         self._record_pair(x, g)
         d = self.direction(g)
         if self.s:
-            t = self.lr
+            t = 1.0
         elif self.gamma is not None:
-            t = self.lr * self.gamma
+            t = self.gamma
         else:
-            gg = float(torch.dot(g.flatten(), g.flatten()))
+            gg = _dot(g, g)
             # (a loss of exactly 0 gives no scale: then a step of unit length)
-            t = self.lr * (self.alpha * abs(f) / gg if f != 0 else gg**-0.5) if gg > 0 else 0.0
-        self.prev = (x.detach().clone(), f, g.detach().clone())
+            t = (self.alpha * abs(f) / gg if f != 0 else gg**-0.5) if gg > 0 else 0.0
+        self.prev = (x.detach().clone(), f, g)
         return d.mul_(t)
 
     def retreat(self, x: torch.Tensor, f: float, g: torch.Tensor) -> torch.Tensor | None:
@@ -109,8 +102,7 @@ class PixelLBFGS:
             return None
         x_prev, f_prev, g_prev = self.prev
         p = x - x_prev
-        d0 = float(torch.dot(g_prev.flatten(), p.flatten()))
-        d1 = float(torch.dot(g.flatten(), p.flatten()))
+        d0, d1 = _dot(g_prev, p), _dot(g, p)
         t = line_minimiser(f_prev, d0, f, d1)
         return p.mul_(min(0.5, max(0.01, t)) - 1.0)
 

@@ -281,8 +281,7 @@ class _LevelRun:
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
         if cfg.optimizer == "lbfgs":
-            self.lbfgs = PixelLBFGS(history=50)
-            self.lbfgs.restart(lbfgs_gamma)
+            self.lbfgs = PixelLBFGS(history=50, gamma=lbfgs_gamma)
         else:
             self.opt = torch.optim.Adam(
                 [self.x], lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.epsilon
