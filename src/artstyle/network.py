@@ -7,7 +7,7 @@ images in RGB 0-255 pixel units and returns a dict of the requested layers' acti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -129,14 +129,21 @@ class VGGFeatures(nn.Module):
         return out
 
 
-def feature_shape(network: str, layer: str, height: int, width: int) -> tuple[int, int, int]:
-    """(channels, height, width) of ``layer``'s activation for an input of ``height`` x ``width``."""
+def _walk(network: str, height: int, width: int) -> Iterator[tuple[str, int, int, int, int]]:
+    """``(name, input channels, channels, height, width)`` of every layer's output, in order."""
     c, h, w = 3, height, width
     for name in layer_names(network):
+        cin = c
         if name.startswith("conv"):
             c = CHANNELS[int(name[4]) - 1]
         elif name.startswith("pool"):
             h, w = h // 2, w // 2
+        yield name, cin, c, h, w
+
+
+def feature_shape(network: str, layer: str, height: int, width: int) -> tuple[int, int, int]:
+    """(channels, height, width) of ``layer``'s activation for an input of ``height`` x ``width``."""
+    for name, _, c, h, w in _walk(network, height, width):
         if name == layer:
             return c, h, w
     raise ArtstyleError(f"unknown layer {layer!r} for {network}")
@@ -145,14 +152,6 @@ def feature_shape(network: str, layer: str, height: int, width: int) -> tuple[in
 def forward_flops(network: str, layers: Sequence[str], height: int, width: int) -> float:
     """Floating-point operations of one forward pass of the convolutions up to the deepest of
     ``layers`` (2 per multiply-add). A backward pass to the input costs about the same again."""
-    all_names = layer_names(network)
-    last = max(all_names.index(name) for name in layers)
-    flops, cin, h, w = 0.0, 3, height, width
-    for name in all_names[: last + 1]:
-        if name.startswith("conv"):
-            cout = CHANNELS[int(name[4]) - 1]
-            flops += 2.0 * cin * cout * 9 * h * w
-            cin = cout
-        elif name.startswith("pool"):
-            h, w = h // 2, w // 2
-    return flops
+    last = max(layer_names(network).index(name) for name in layers)
+    convs = list(_walk(network, height, width))[: last + 1]
+    return sum(2.0 * cin * c * 9 * h * w for name, cin, c, h, w in convs if name.startswith("conv"))
