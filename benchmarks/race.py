@@ -3,13 +3,8 @@
 Installs ``pastiche==1.6.0`` into its own virtual environment (``--no-deps`` plus torch and
 Pillow, never as a dependency of artstyle), runs it and artstyle on the same photo and painting at
 512 px on the CPU, and prints for each run: wall seconds, seconds per full-size iteration, and two
-distances measured here, the same way for every output:
-
-* content distance: ``|F(out) - F(photo)| / |F(photo)|`` at ``relu4_2``;
-* style distance: ``|G(out) - G(painting)| / |G(painting)|`` averaged over ``relu1_1 ... relu5_1``
-
-with the Caffe VGG19 (max pooling), the painting at 512 px on its long side, the photo at the
-output's size. Run: ``python benchmarks/race.py`` (about an hour: pastiche's 1000 steps).
+the content and style distances of ``benchmarks/judge.py`` (the same recipe as
+``quality.py``). Run: ``python benchmarks/race.py`` (about an hour: pastiche's 1000 steps).
 """
 
 from __future__ import annotations
@@ -23,18 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from judge import Judge  # benchmarks/judge.py: the recipe shared with quality.py
 
-from artstyle import StyleConfig
-from artstyle.images import fit_long_side, load_image, resize, save_image, to_tensor
-from artstyle.losses import gram_matrix
-from artstyle.network import VGGFeatures
-from artstyle.optimize import get_weights
+from artstyle.images import load_image, save_image
 from artstyle.study.sheets import grid_sheet
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"
-STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 
 
 def pastiche_env(venv: Path) -> Path:
@@ -115,28 +105,6 @@ def run_artstyle(content: Path, style: Path, size: int, out: Path, extra: list[s
     }
 
 
-class Judge:
-    """Distances measured the same way for every output."""
-
-    def __init__(self, content: Path, style: Path, size: int) -> None:
-        weights = get_weights(StyleConfig())
-        self.net = VGGFeatures("vgg19", weights, ["relu4_2", *STYLE_LAYERS], "max")
-        self.content = load_image(content)
-        s = load_image(style)
-        with torch.no_grad():
-            feats = self.net(to_tensor(resize(s, fit_long_side(s.size, size))))
-            self.grams = {k: gram_matrix(feats[k]) for k in STYLE_LAYERS}
-
-    @torch.no_grad()
-    def __call__(self, out: Path) -> tuple[float, float]:
-        im = load_image(out)
-        f = self.net(to_tensor(im))
-        p = self.net(to_tensor(resize(self.content, im.size)))["relu4_2"]
-        content = float((f["relu4_2"] - p).norm() / p.norm())
-        style = sum(float((gram_matrix(f[k]) - g).norm() / g.norm()) for k, g in self.grams.items())
-        return content, style / len(STYLE_LAYERS)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--content", type=Path, default=SHARED / "content" / "tubingen.jpg")
@@ -158,7 +126,7 @@ def main() -> None:
             return
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    judge = Judge(args.content, args.style, args.size)
+    judge = Judge(painting_size=args.size)
     results: dict[str, dict] = {}
     # artstyle first, pastiche's long run last: an interrupted race still has the short results.
     out = args.out / "artstyle_default.png"
@@ -184,7 +152,8 @@ def main() -> None:
         f"{'÷ pastiche-1000 wall':>20}"
     )
     for name, r in results.items():
-        r["content_distance"], r["style_distance"] = judge(Path(r["image"]))
+        d = judge.measure(Path(r["image"]), args.content, args.style)
+        r["content_distance"], r["style_distance"] = d["content"], d["style"]
         ratio = f"{r['wall_s'] / ref:.3f}" if ref else "-"
         print(
             f"{name:20} {r['wall_s']:8.1f} {r['s_per_full_iteration']:14.2f} {r['content_distance']:12.4f} "

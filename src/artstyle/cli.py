@@ -8,6 +8,7 @@ User errors print one line ``artstyle: error: ...`` and exit 1; Ctrl-C exits 130
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import tomllib
 import typing
@@ -19,6 +20,7 @@ import click
 
 from artstyle.config import PRESETS, StyleConfig, field_types, from_dict, preset
 from artstyle.errors import ArtstyleError
+from artstyle.files import check_regular_file
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -67,16 +69,16 @@ def config_options(func: F) -> F:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
+    p = check_regular_file(path, "config file")
     try:
         with open(p, "rb") as fh:
             return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ArtstyleError(f"{p}: no such config file") from None
     except tomllib.TOMLDecodeError as e:
         raise ArtstyleError(f"{p}: not valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise ArtstyleError(f"{p}: not a text file (TOML must be UTF-8)") from None
     except OSError as e:
-        raise ArtstyleError(f"{p}: cannot read ({e.strerror})") from None
+        raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
 
 
 def build_config(kwargs: dict[str, Any]) -> StyleConfig:
@@ -97,20 +99,48 @@ def build_config(kwargs: dict[str, Any]) -> StyleConfig:
     return from_dict(flags, base=cfg)
 
 
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
 class _Group(click.Group):
-    """Turns user errors into one line and a non-zero exit; Ctrl-C into exit 130."""
+    """Turns user errors into one line ``artstyle: error: ...`` and a non-zero exit (1 for a
+    failed run, 2 for a wrong command line, as click's usage errors); Ctrl-C into exit 130."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.ctx.get_help() if e.ctx else str(e), err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            hint = ""
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                hint = f" (see '{e.ctx.command_path} --help')"
+            click.echo(f"artstyle: error: {_one_line(e.format_message())}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("artstyle: interrupted", err=True)
+            sys.exit(130)
+        if isinstance(rv, int) and rv:  # click's standalone_mode=False returns exit codes
+            sys.exit(rv)
+        return rv
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArtstyleError as e:
-            click.echo(f"artstyle: error: {e}", err=True)
+            click.echo(f"artstyle: error: {_one_line(str(e))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving is ignored
             click.echo("artstyle: interrupted", err=True)
             sys.exit(130)
         except MemoryError:
-            click.echo("artstyle: error: out of memory; try a smaller --size or more --scales", err=True)
+            click.echo(
+                "artstyle: error: out of memory; lower --size (memory grows with its square)", err=True
+            )
             sys.exit(1)
 
 
@@ -162,7 +192,7 @@ def stylize(
     from artstyle.jobs import JobOptions, Source, check_output, run_job
 
     cfg = build_config(kwargs)
-    out = check_output(output, overwrite)
+    out = check_output(output, overwrite, [content, *styles])
     problems, sources = [], []
     for p in (content, *styles):
         try:
@@ -196,11 +226,14 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
     from artstyle.jobs import JobOptions, Source, check_output, run_job
 
     cfg = build_config(kwargs)
-    out = check_output(output, overwrite)
+    beside = {
+        kind: Path(output).with_name(f"{Path(output).stem}.{kind}.png") for kind in ("content", "style")
+    }
+    out = check_output(output, overwrite, also=list(beside.values()))
     content = Source(default_content(), "builtin:grace_hopper")
     style = Source(default_style(), "builtin:swirls")
-    for src, suffix in ((content, "content"), (style, "style")):
-        save_image(src.image, out.with_name(f"{out.stem}.{suffix}.png"))
+    for src, kind in ((content, "content"), (style, "style")):
+        save_image(src.image, beside[kind], overwrite=overwrite)
     result = run_job(
         content,
         [style],

@@ -11,11 +11,16 @@ Loss normalisations are chosen so that a weight means the same at every image si
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from artstyle.errors import ArtstyleError
+
+#: Bounds that keep a typo from asking for years of work or an overflow.
+MAX_SCALES = 12
+MAX_ITERATIONS = 1_000_000
 
 Network = Literal["vgg19", "vgg16"]
 Pooling = Literal["max", "avg"]
@@ -24,6 +29,7 @@ StyleLoss = Literal["gram", "mean_cov", "sliced_wasserstein"]
 PreserveColor = Literal["none", "luminance", "histogram"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "float32", "bfloat16"]
+LossNormalization = Literal["absolute", "relative"]
 
 
 def _f(default: Any, doc: str, *, group: str = "run") -> Any:
@@ -102,6 +108,14 @@ class StyleConfig:
         group="loss",
     )
     tv_weight: float = _f(1e1, "Weight of the total-variation loss.", group="loss")
+    loss_normalization: LossNormalization = _f(
+        "relative",
+        "How content and style terms are scaled: relative (each term divided by its target's "
+        "magnitude, its loss at a blank feature map, so that every layer, photo and painting "
+        "counts alike) or absolute (mean squared differences, as anishathalye/neural-style and the "
+        "study).",
+        group="loss",
+    )
     # -- optimiser -----------------------------------------------------------------------------
     optimizer: Optimizer = _f("lbfgs", "Optimiser: lbfgs or adam.", group="optimizer")
     iterations: int = _f(40, "Iterations at the full size.", group="optimizer")
@@ -164,6 +178,28 @@ class StyleConfig:
     def problems(self) -> list[str]:
         """Everything wrong with the values, as messages naming the field."""
         p: list[str] = []
+        for name, tp in field_types().items():
+            v = getattr(self, name)
+            if tp is float and not math.isfinite(v):
+                p.append(f"{name} must be a finite number (got {v})")
+            if typing.get_origin(tp) is tuple and any(
+                isinstance(x, float) and not math.isfinite(x) for x in v
+            ):
+                p.append(f"{name} must hold finite numbers (got {', '.join(map(str, v))})")
+        if p:
+            return p  # the comparisons below are meaningless for NaN
+        if not 0 <= self.seed < 2**63:
+            p.append(f"seed must be between 0 and 2**63 - 1 (got {self.seed})")
+        if self.scales > MAX_SCALES:
+            p.append(f"scales must be at most {MAX_SCALES} (got {self.scales})")
+        if self.style_scale > 16:
+            p.append(f"style_scale must be at most 16 (got {self.style_scale})")
+        if any(n > MAX_ITERATIONS for n in (self.iterations, self.coarse_iterations, *self.level_iterations)):
+            p.append(f"iterations must be at most {MAX_ITERATIONS}")
+        if self.optimizer == "adam" and not self.learning_rate > 0:
+            p.append(f"learning_rate must be positive for adam (got {self.learning_rate})")
+        if self.optimizer == "adam" and not self.epsilon > 0:
+            p.append(f"epsilon must be positive for adam (got {self.epsilon})")
         if self.coarse_min_size < 32:
             p.append(f"coarse_min_size must be at least 32 (got {self.coarse_min_size})")
         if self.size < 32:
@@ -184,10 +220,14 @@ class StyleConfig:
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "epsilon", "time_limit"):
             if getattr(self, name) < 0:
                 p.append(f"{name} must not be negative (got {getattr(self, name)})")
-        for name in ("content_weight_blend", "initial_noiseblend", "beta1", "beta2"):
+        for name in ("content_weight_blend", "initial_noiseblend"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 p.append(f"{name} must be between 0 and 1 (got {v})")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            if not 0 <= v < 1:
+                p.append(f"{name} must be at least 0 and below 1 (got {v})")
         if not 0 <= self.ema_decay < 1:
             p.append(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         if any(w < 0 for w in self.style_blend_weights):
@@ -334,6 +374,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "iterations": 100,
         "scales": 1,
         "ema_decay": 0.0,
+        "loss_normalization": "absolute",
     },
     "study-vgg16-lbfgs": {
         "network": "vgg16",
@@ -348,6 +389,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "iterations": 100,
         "scales": 1,
         "ema_decay": 0.0,
+        "loss_normalization": "absolute",
     },
     "fast": {"size": 256, "scales": 2, "iterations": 60, "coarse_iterations": 100},
 }

@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from PIL import Image, ImageCms, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from artstyle.errors import ArtstyleError
+from artstyle.files import atomic_write_bytes, check_not_input, check_regular_file
 
 #: Smallest side accepted: VGG's five poolings need at least 32 px.
 MIN_SIDE = 32
@@ -44,11 +46,7 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     Grayscale, palette, CMYK (through its ICC profile where it has one), 16-bit and float images
     are converted; transparency is composited on white. Raises ArtstyleError for anything else.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ArtstyleError(f"{p}: no such file")
-    if p.is_dir():
-        raise ArtstyleError(f"{p}: is a folder, not an image")
+    p = check_regular_file(path, "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -103,6 +101,53 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im
 
 
+def as_image(obj: object, name: str = "image") -> Image.Image:
+    """The one input normaliser of the CLI and the Python API: a path (str or PathLike), a Pillow
+    image or a numpy array (H x W gray, H x W x 3 RGB, H x W x 4 RGBA; uint8, uint16 or float in
+    0-1) becomes the same upright 8-bit RGB image that :func:`load_image` makes of a file, at
+    least 32 px a side. Anything else is an ArtstyleError naming ``name``."""
+    if isinstance(obj, (str, os.PathLike)):
+        im = load_image(obj)
+    elif isinstance(obj, Image.Image):
+        try:
+            im = to_rgb(obj)
+        except (OSError, ValueError) as e:
+            raise ArtstyleError(f"{name}: cannot use this image ({e})") from None
+    elif isinstance(obj, np.ndarray):
+        im = _from_array(obj, name)
+    else:
+        raise ArtstyleError(
+            f"{name}: expected a file path, a PIL image or a numpy array, got {type(obj).__name__}"
+        )
+    check_size(im, name)
+    return im
+
+
+def _from_array(a: np.ndarray, name: str) -> Image.Image:
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise ArtstyleError(f"{name}: array of shape {a.shape}; expected H x W, H x W x 3 or H x W x 4")
+    if a.size == 0:
+        raise ArtstyleError(f"{name}: empty array")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ArtstyleError(f"{name}: array holds NaN or infinite values")
+        top = 1.0 if a.max(initial=0) <= 1.0 else 255.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.max(initial=0) > 255):
+        top = 65535.0 if a.max(initial=0) > 255 else 255.0
+        a = np.clip(a.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif a.dtype.kind in "iu":
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    else:
+        raise ArtstyleError(f"{name}: array of type {a.dtype} is not an image")
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[a.shape[2] if a.ndim == 3 else 2]
+    return to_rgb(Image.fromarray(np.ascontiguousarray(a), mode))
+
+
 def check_size(im: Image.Image, name: str) -> None:
     if min(im.size) < MIN_SIDE:
         raise ArtstyleError(
@@ -136,24 +181,33 @@ def to_image(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(a.cpu().numpy(), "RGB")
 
 
-def check_writable(path: str | os.PathLike[str], overwrite: bool) -> Path:
-    """Check before any work starts that ``path`` can be written; returns it as a Path."""
+def check_writable(
+    path: str | os.PathLike[str], overwrite: bool, protect: Sequence[str | os.PathLike[str]] = ()
+) -> Path:
+    """Check before any work starts that ``path`` can be written; returns it as a Path.
+
+    ``protect`` are the run's inputs: an output naming one of them is refused even with
+    ``overwrite`` (the result would destroy the photo it was made from).
+    """
     p = Path(path)
     if p.suffix.lower() not in SAVE_FORMATS:
         raise ArtstyleError(
             f"{p}: unknown output format {p.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}"
         )
+    check_not_input(p, protect)
     if p.is_dir():
         raise ArtstyleError(f"{p}: is a folder; give a file name such as {p / 'out.png'}")
-    if p.exists() and not overwrite:
+    if (p.exists() or p.is_symlink()) and not overwrite:
         raise ArtstyleError(f"{p}: already exists; pass --overwrite to replace it")
+    if p.exists() and not p.is_file():
+        raise ArtstyleError(f"{p}: is not a regular file; refusing to replace it")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise ArtstyleError(f"{p}: folder {parent} does not exist")
     if not parent.is_dir():
         raise ArtstyleError(f"{p}: {parent} is a file, not a folder")
     try:  # the only honest test of writability is to write
-        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=".artstyle-", suffix=".probe", dir=parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
@@ -161,24 +215,14 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool) -> Path:
     return p
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so no reader sees half."""
-    p = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None
-
-
-def save_image(im: Image.Image, path: str | os.PathLike[str]) -> None:
-    """Save atomically in the format named by the suffix."""
+def save_image(
+    im: Image.Image,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    protect: Sequence[str | os.PathLike[str]] = (),
+) -> None:
+    """Save atomically in the format named by the suffix (see :func:`atomic_write_bytes`)."""
     p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
@@ -186,7 +230,7 @@ def save_image(im: Image.Image, path: str | os.PathLike[str]) -> None:
     buf = io.BytesIO()
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     im.save(buf, fmt, **kwargs)
-    atomic_write_bytes(p, buf.getvalue())
+    atomic_write_bytes(p, buf.getvalue(), overwrite=overwrite, protect=protect)
 
 
 # -- built-in defaults -------------------------------------------------------------------------

@@ -7,11 +7,15 @@ The CLI and the study both run through :func:`run_job`; the algorithm itself liv
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import platform
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +29,8 @@ from tqdm import tqdm
 from artstyle import __version__
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.images import (
-    atomic_write_bytes,
-    check_size,
-    check_writable,
-    load_image,
-    save_image,
-)
+from artstyle.files import OutputExistsError, atomic_write_bytes
+from artstyle.images import as_image, check_writable, save_image
 from artstyle.optimize import Step, StyleResult, finish_image, level_plan, stylize
 
 
@@ -42,12 +41,12 @@ class Source:
     image: Image.Image
     name: str
     sha256: str = ""
+    path: Path | None = None  # the file it was read from (protected from being overwritten)
 
     @classmethod
     def from_path(cls, path: str | Path) -> Source:
-        im = load_image(path)
-        check_size(im, str(path))
-        return cls(im, str(path), hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        im = as_image(Path(path), str(path))
+        return cls(im, str(path), hashlib.sha256(Path(path).read_bytes()).hexdigest(), Path(path))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -126,15 +125,46 @@ def write_sidecar(
     if error:
         data["error"] = error
     path = sidecar_path(out)
-    atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+    text = json.dumps(_finite(data), indent=1, allow_nan=False)
+    atomic_write_bytes(
+        path, (text + "\n").encode(), overwrite=opts.overwrite, protect=_inputs(content, styles)
+    )
     return path
 
 
-def check_output(out: str | Path, overwrite: bool) -> Path:
-    """The output and its sidecar can be written, and nothing the user has is replaced unasked."""
-    p = check_writable(out, overwrite)
-    if sidecar_path(p).exists() and not overwrite:
-        raise ArtstyleError(f"{sidecar_path(p)}: already exists; pass --overwrite to replace it")
+def _finite(v: Any) -> Any:
+    """``v`` with every NaN or infinite float replaced by its name as a string: JSON has no NaN."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def _inputs(content: Source, styles: Sequence[Source]) -> list[Path]:
+    return [s.path for s in (content, *styles) if s.path is not None]
+
+
+def checkpoint_path(out: Path, iteration: int) -> Path:
+    return out.with_name(f"{out.stem}.iter{iteration:05d}{out.suffix}")
+
+
+def check_output(
+    out: str | Path,
+    overwrite: bool,
+    inputs: Sequence[str | Path] = (),
+    also: Sequence[Path] = (),
+) -> Path:
+    """The output and its sidecar (and ``also``: checkpoints, demo inputs) can be written, none is
+    one of ``inputs``, and nothing the user has is replaced unasked."""
+    p = check_writable(out, overwrite, inputs)
+    for q in also:
+        check_writable(q, overwrite, inputs)
+    side = sidecar_path(p)
+    if (side.exists() or side.is_symlink()) and not overwrite:
+        raise ArtstyleError(f"{side}: already exists; pass --overwrite to replace it")
     return p
 
 
@@ -187,32 +217,132 @@ def run_job(
     """Stylise and write ``out`` and its sidecar. Ctrl-C writes the output so far and returns it
     with ``interrupted=True``; a NaN writes the last good image and raises ArtstyleError."""
     opts = opts or JobOptions()
-    out_path = check_output(out, opts.overwrite)
+    inputs = _inputs(content, styles)
+    n = opts.checkpoint_every
+    planned = (
+        [checkpoint_path(Path(out), i) for i in range(n, sum(work_units(content.image, cfg)[1]), n)]
+        if n
+        else []
+    )
+    out_path = check_output(out, opts.overwrite, inputs, planned)
     progress = _Progress(content.image, cfg, opts)
     style_images = [s.image for s in styles]
 
     def on_step(step: Step) -> None:
         progress(step)
-        n = opts.checkpoint_every
         if n and step.iteration and step.iteration % n == 0 and step.iteration < step.total:
-            ck = out_path.with_name(f"{out_path.stem}.iter{step.iteration:05d}{out_path.suffix}")
-            save_image(finish_image(step.output, content.image, cfg), ck)
+            ck = checkpoint_path(out_path, step.iteration)
+            try:
+                with deferred_sigint():
+                    save_image(
+                        finish_image(step.output, content.image, cfg),
+                        ck,
+                        overwrite=opts.overwrite,
+                        protect=inputs,
+                    )
+            except OutputExistsError:
+                tqdm.write(
+                    f"artstyle: {ck} appeared meanwhile; kept it, skipped this checkpoint", file=sys.stderr
+                )
 
     try:
-        result = stylize(
-            content.image, style_images, cfg, callback=on_step, log=lambda m: tqdm.write(m, file=sys.stderr)
-        )
+        with interrupt_once():
+            result = stylize(
+                content.image,
+                style_images,
+                cfg,
+                callback=on_step,
+                log=lambda m: tqdm.write(m, file=sys.stderr),
+            )
+            with deferred_sigint():
+                where = write_result(out_path, result.image, result, cfg, content, styles, opts)
     except NonFiniteLossError as e:
         progress.close()
-        if e.last_good is not None:
-            save_image(e.last_good, out_path)
-            write_sidecar(
-                out_path, None, cfg, content, styles, opts, error=str(e), history=getattr(e, "history", None)
-            )
-            raise ArtstyleError(f"{e}; the last good image is in {out_path}") from None
-        raise ArtstyleError(str(e)) from None
+        if isinstance(e.last_good, Image.Image):
+            with deferred_sigint():
+                where = write_result(
+                    out_path,
+                    e.last_good,
+                    None,
+                    cfg,
+                    content,
+                    styles,
+                    opts,
+                    str(e),
+                    getattr(e, "history", None),
+                )
+            raise ArtstyleError(f"{e}; the last good image is in {where}") from None
+        raise ArtstyleError(f"{e}; no image was written") from None
     finally:
         progress.close()
-    save_image(result.image, out_path)
-    write_sidecar(out_path, result, cfg, content, styles, opts)
+    if where != out_path:
+        raise ArtstyleError(
+            f"{out_path} appeared while the run worked and was kept; the result is in {where}"
+        )
     return result
+
+
+def write_result(
+    out: Path,
+    image: Image.Image,
+    result: StyleResult | None,
+    cfg: StyleConfig,
+    content: Source,
+    styles: Sequence[Source],
+    opts: JobOptions,
+    error: str = "",
+    history: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write the image and its sidecar under ``out`` or, when ``out`` or its sidecar appeared
+    meanwhile (and ``overwrite`` is off), under the next free name: the work is never lost and
+    nothing of the user's is replaced. Returns where the image went."""
+    inputs = _inputs(content, styles)
+    target = out
+    for k in range(1, 10_000):
+        try:
+            if not opts.overwrite and sidecar_path(target).exists():
+                raise OutputExistsError(str(sidecar_path(target)))
+            save_image(image, target, overwrite=opts.overwrite, protect=inputs)
+            break
+        except OutputExistsError:
+            target = out.with_name(f"{out.stem}-{k}{out.suffix}")
+    # (a sidecar that appears in the instant after the image is the user's: the image is safe)
+    with contextlib.suppress(OutputExistsError):
+        write_sidecar(target, result, cfg, content, styles, opts, error=error, history=history)
+    return target
+
+
+@contextlib.contextmanager
+def interrupt_once() -> Iterator[None]:
+    """The first Ctrl-C stops the run (KeyboardInterrupt, which keeps the image so far); any
+    further Ctrl-C while that image is written is ignored. (Main thread only.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def deferred_sigint() -> Iterator[None]:
+    """Hold Ctrl-C while a file is written; a Ctrl-C that came meanwhile is raised afterwards.
+    (Only in the main thread, where Python delivers signals.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if pending:
+        raise KeyboardInterrupt

@@ -57,6 +57,10 @@ class ContentLoss(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return torch.mean((f - self.target) ** 2)
 
+    def blank_loss(self) -> float:
+        """The loss of an all-zero feature map, ``mean(P^2)``: the target's magnitude."""
+        return float(torch.mean(self.target**2))
+
 
 class _GramMSE(torch.autograd.Function):
     """``mean((F F^T / (C N) - A)^2)`` with a hand-written backward.
@@ -98,6 +102,10 @@ class GramStyleLoss(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return _GramMSE.apply(flatten_features(f), self.target)
 
+    def blank_loss(self) -> float:
+        """The loss of an all-zero feature map, ``mean(G(S)^2)``."""
+        return float(torch.mean(self.target**2))
+
 
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = flatten_features(f)[0]
@@ -137,6 +145,10 @@ class MeanCovStyleLoss(nn.Module):
         w2 = ((mu - self.mu) ** 2).sum() + torch.trace(cov) + self.cov_trace - 2 * root_trace
         return w2 / mu.numel()
 
+    def blank_loss(self) -> float:
+        """The loss of an all-zero feature map, ``(|mu_S|^2 + tr C_S) / C``."""
+        return float(((self.mu**2).sum() + self.cov_trace) / self.mu.numel())
+
 
 class SlicedWassersteinStyleLoss(nn.Module):
     """Sliced Wasserstein distance between the feature distributions (Heitz et al. 2021):
@@ -174,6 +186,11 @@ class SlicedWassersteinStyleLoss(nn.Module):
         x = flatten_features(f.float())[0]
         proj = (self.directions.T @ x).sort(dim=1).values
         return torch.mean((proj - self._target_for(proj.shape[1])) ** 2)
+
+    def blank_loss(self) -> float:
+        """The loss of an all-zero feature map, ``mean(S^T v)^2`` over directions and positions;
+        the same for every draw of unit directions in expectation, ``|S|^2 / (C N)``."""
+        return float(torch.mean(self.features**2))
 
 
 STYLE_LOSSES: dict[str, type[nn.Module]] = {

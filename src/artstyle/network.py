@@ -155,3 +155,21 @@ def forward_flops(network: str, layers: Sequence[str], height: int, width: int) 
     last = max(layer_names(network).index(name) for name in layers)
     convs = list(_walk(network, height, width))[: last + 1]
     return sum(2.0 * cin * c * 9 * h * w for name, cin, c, h, w in convs if name.startswith("conv"))
+
+
+def activation_bytes(
+    network: str, layers: Sequence[str], height: int, width: int, pooling: str = "max"
+) -> int:
+    """Bytes autograd keeps for one forward pass up to the deepest of ``layers`` at ``height`` x
+    ``width``: every convolution's output in float32 (the ReLUs run in place on it) and every
+    pooling's output, plus max pooling's int64 indices."""
+    deepest = max(layer_names(network).index(name) for name in layers)
+    total = 0
+    for i, (name, _, c, h, w) in enumerate(_walk(network, height, width)):
+        if i > deepest:
+            break
+        if name.startswith("conv"):
+            total += 4 * c * h * w
+        elif name.startswith("pool"):
+            total += (4 + (8 if pooling == "max" else 0)) * c * h * w
+    return total

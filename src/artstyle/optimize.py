@@ -7,13 +7,16 @@ callers decide about progress bars, checkpoints and Ctrl-C. :func:`stylize` runs
 from __future__ import annotations
 
 import math
+import os
 import resource
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -22,7 +25,7 @@ from torch.nn import functional as F
 from artstyle import color
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.images import MIN_SIDE, fit_long_side, load_image, resize, to_image, to_tensor
+from artstyle.images import MIN_SIDE, as_image, fit_long_side, load_image, resize, to_image, to_tensor
 from artstyle.lbfgs import PixelLBFGS
 from artstyle.losses import (
     STYLE_LOSS_SCALE,
@@ -33,7 +36,7 @@ from artstyle.losses import (
     layer_weights,
     tv_loss,
 )
-from artstyle.network import VGGFeatures, check_layers
+from artstyle.network import VGGFeatures, activation_bytes, check_layers
 from artstyle.weights import LoadedWeights, _quiet, load_weights
 
 Log = Callable[[str], None]
@@ -127,6 +130,12 @@ class Objective(nn.Module):
             self.content_losses = nn.ModuleDict(
                 {layer: ContentLoss(content_feats[layer]) for layer, _ in self.content_terms}
             )
+            relative = cfg.loss_normalization == "relative"
+            if relative:
+                self.content_terms = [
+                    (layer, w / max(self.content_losses[layer].blank_loss(), 1e-12))
+                    for layer, w in self.content_terms
+                ]
             self.style_losses = nn.ModuleList()
             self.style_terms: list[tuple[int, str, float]] = []
             for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
@@ -137,7 +146,8 @@ class Objective(nn.Module):
                         per_layer[layer] = SlicedWassersteinStyleLoss(feats[layer], generator)
                     else:
                         per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
-                    self.style_terms.append((s, layer, cfg.style_weight * b * w * k))
+                    scale = 1 / max(per_layer[layer].blank_loss(), 1e-12) if relative else k
+                    self.style_terms.append((s, layer, cfg.style_weight * b * w * scale))
                 self.style_losses.append(per_layer)
 
     def resample(self) -> None:
@@ -188,12 +198,104 @@ def level_plan(content_size: tuple[int, int], cfg: StyleConfig) -> list[tuple[tu
     """(size, iterations) of every coarse-to-fine level, coarsest first. Levels under 32 px are
     dropped (with their budget, when ``level_iterations`` gives one per level)."""
     full = fit_long_side(content_size, cfg.size)
+    if min(full) < MIN_SIDE:
+        w, h = content_size
+        raise ArtstyleError(
+            f"the photo is {w}x{h}: at size {cfg.size} its short side would be {min(full)} px, and the "
+            f"network needs at least {MIN_SIDE}; use a larger --size (at least "
+            f"{math.ceil(MIN_SIDE * max(w, h) / min(w, h))}) or crop it"
+        )
     sizes = level_sizes(full, cfg.scales, cfg.scale_ratio, cfg.coarse_min_size)
     if cfg.level_iterations:
         budgets = list(cfg.level_iterations[-len(sizes) :])
     else:
         budgets = [cfg.coarse_iterations] * (len(sizes) - 1) + [cfg.iterations]
     return list(zip(sizes, budgets, strict=True))
+
+
+def style_size(painting: tuple[int, int], level: tuple[int, int], cfg: StyleConfig) -> tuple[int, int]:
+    """The painting's size at a level: its long side ``style_scale`` times the level's, and never
+    a short side under 32 px (a very long, thin painting is enlarged until the network can read it)."""
+    w, h = fit_long_side(painting, max(MIN_SIDE, round(max(level) * cfg.style_scale)))
+    if min(w, h) < MIN_SIDE:
+        k = MIN_SIDE / min(painting)
+        w, h = max(MIN_SIDE, math.ceil(painting[0] * k)), max(MIN_SIDE, math.ceil(painting[1] * k))
+    return w, h
+
+
+def estimate_memory(
+    content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], cfg: StyleConfig
+) -> int:
+    """Bytes a run will need at its peak (on the CPU), the largest level deciding: the activations
+    autograd keeps for the image (twice: the forward's and, at the peak of the backward, the
+    gradients of the widest layers), the paintings' forward passes (when their targets are made),
+    L-BFGS's curvature pairs (two images each), and about 0.6 GB of weights and runtime.
+
+    Checked against measured peaks by ``benchmarks/memory.py``."""
+    layers = cfg.active_layers()
+    peak = 0
+    for (w, h), budget in level_plan(content_size, cfg):
+        act = activation_bytes(cfg.network, layers, h, w, cfg.pooling)
+        styles = max(
+            (
+                activation_bytes(cfg.network, layers, sh, sw, cfg.pooling)
+                for sw, sh in (style_size(s, (w, h), cfg) for s in style_sizes)
+            ),
+            default=0,
+        )
+        image = 3 * w * h * 4
+        history = 2 * min(budget, LBFGS_HISTORY) * image if cfg.optimizer == "lbfgs" else 3 * image
+        peak = max(peak, max(int(1.25 * act), styles) + history + 12 * image)
+    return peak + 600 * 2**20
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the least of MemAvailable, the cgroup's limit left and
+    RLIMIT_AS; None where none of them can be read."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cg).read_text().strip()
+            if raw != "max" and int(raw) < 2**60:
+                used_file = cg.replace("memory.max", "memory.current").replace(
+                    "limit_in_bytes", "usage_in_bytes"
+                )
+                limits.append(int(raw) - int(Path(used_file).read_text().strip()))
+            break
+        except (OSError, ValueError):
+            continue
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        rss = peak_memory_mb(torch.device("cpu")) * 2**20
+        limits.append(int(soft - rss))
+    return min(limits) if limits else None
+
+
+def check_memory(
+    content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], cfg: StyleConfig
+) -> None:
+    """Refuse, before any work, a run whose estimated peak exceeds the memory available (CPU)."""
+    need = estimate_memory(content_size, style_sizes, cfg)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ArtstyleError(
+            f"this run needs about {need / 2**30:.1f} GB of memory and {max(have, 0) / 2**30:.1f} GB is "
+            "available; lower --size (memory grows with its square), --style-scale or --iterations"
+        )
+
+
+def out_of_memory_message(cfg: StyleConfig) -> str:
+    return (
+        f"out of memory at size {cfg.size}; lower --size (memory grows with its square), "
+        "--style-scale or the number of iterations at full size"
+    )
 
 
 def _initial(
@@ -257,6 +359,9 @@ def prepare_images(
     return content, list(styles)
 
 
+#: Curvature pairs L-BFGS keeps.
+LBFGS_HISTORY = 50
+
 #: An L-BFGS iterate whose loss exceeds the best so far by this factor counts as an overshoot.
 SPIKE_FACTOR = 4.0
 
@@ -281,7 +386,7 @@ class _LevelRun:
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
         if cfg.optimizer == "lbfgs":
-            self.lbfgs = PixelLBFGS(history=50, gamma=lbfgs_gamma)
+            self.lbfgs = PixelLBFGS(history=LBFGS_HISTORY, gamma=lbfgs_gamma)
         else:
             self.opt = torch.optim.Adam(
                 [self.x], lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.epsilon
@@ -349,21 +454,54 @@ class _LevelRun:
         return {k: st[k] for k in ("step", "exp_avg", "exp_avg_sq")} if st else None
 
 
-def iter_stylize(
-    content: Image.Image, styles: Sequence[Image.Image], cfg: StyleConfig, log: Log = _quiet
-) -> Iterator[Step]:
-    """Run the optimisation, yielding a :class:`Step` after every iteration.
-
-    Raises NonFiniteLossError (with the last good output) if the loss stops being finite.
-    """
+def as_inputs(content: Any, styles: Any) -> tuple[Image.Image, list[Image.Image]]:
+    """The photo and the paintings as the CLI would load them (see :func:`images.as_image`):
+    each may be a path, a PIL image or a numpy array; ``styles`` one of them or a list."""
+    if content is None:
+        raise ArtstyleError("content: a photo is needed (a path, PIL image or numpy array)")
+    if styles is None or isinstance(styles, (str, os.PathLike, Image.Image, np.ndarray)):
+        styles = [] if styles is None else [styles]
+    try:
+        styles = list(styles)
+    except TypeError:
+        raise ArtstyleError(
+            f"styles: expected a painting or a list of them, got {type(styles).__name__}"
+        ) from None
     if not styles:
         raise ArtstyleError("at least one style image is needed")
+    named = [f"style {i + 1}" for i in range(len(styles))] if len(styles) > 1 else ["style"]
+    return as_image(content, "content"), [as_image(s, n) for s, n in zip(styles, named, strict=True)]
+
+
+def iter_stylize(content: Any, styles: Any, cfg: StyleConfig, log: Log = _quiet) -> Iterator[Step]:
+    """Run the optimisation, yielding a :class:`Step` after every iteration.
+
+    Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
+    loss) if the loss stops being finite, and ArtstyleError when memory runs out.
+    """
+    content, styles = as_inputs(content, styles)
     if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(styles):
         raise ArtstyleError(
             f"{len(cfg.style_blend_weights)} style_blend_weights given for {len(styles)} style images"
         )
     check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
     device = resolve_device(cfg.device)
+    level_plan(content.size, cfg)  # a photo the network cannot read fails here, before any work
+    if device.type == "cpu":
+        check_memory(content.size, [s.size for s in styles], cfg)
+    try:
+        yield from _iter_stylize(content, styles, cfg, device, log)
+    except torch.OutOfMemoryError:
+        raise ArtstyleError(out_of_memory_message(cfg)) from None
+    except RuntimeError as e:
+        if "alloc" in str(e) and "memory" in str(e):
+            raise ArtstyleError(out_of_memory_message(cfg)) from None
+        raise
+
+
+def _iter_stylize(
+    content: Image.Image, styles: list[Image.Image], cfg: StyleConfig, device: torch.device, log: Log
+) -> Iterator[Step]:
     weights = get_weights(cfg, log)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -381,10 +519,7 @@ def iter_stylize(
     lbfgs_gamma: float | None = None
     for level, (size, budget) in enumerate(levels, start=1):
         c = to_tensor(resize(content_in, size), device)
-        ss = [
-            to_tensor(resize(s, fit_long_side(s.size, max(32, round(max(size) * cfg.style_scale)))), device)
-            for s in styles_in
-        ]
+        ss = [to_tensor(resize(s, style_size(s.size, size, cfg)), device) for s in styles_in]
         objective = Objective(net, cfg, c, ss, gen)
         if x is None:
             x = _initial(cfg, c, styles_in[0], gen)
@@ -397,10 +532,14 @@ def iter_stylize(
             it += 1
             if not math.isfinite(record["total"]):
                 last = ema if ema is not None else run.best_x
+                if not math.isfinite(run.best_loss) and level == 1:
+                    last = None  # no iteration had a finite loss: there is no good image
+                elif size != full:
+                    last = _upsample(last, full)
                 raise NonFiniteLossError(
                     f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
                     "weights or learning rate)",
-                    last_good=last.detach().clone(),
+                    last_good=None if last is None else last.detach().clone(),
                 )
             if cfg.ema_decay > 0:
                 with torch.no_grad():
@@ -435,8 +574,8 @@ def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -
 
 
 def stylize(
-    content: Image.Image,
-    styles: Sequence[Image.Image],
+    content: Any,
+    styles: Any,
     config: StyleConfig | None = None,
     *,
     callback: Callable[[Step], None] | None = None,
@@ -445,11 +584,18 @@ def stylize(
 ) -> StyleResult:
     """Paint ``content`` in the style of ``styles``; returns the image and its loss history.
 
+    ``content`` and each of ``styles`` may be a path, a PIL image or a numpy array, normalised as
+    the CLI loads files (EXIF orientation, 16-bit, alpha, ...); ``styles`` may be one painting or a
+    list. Anything else raises ArtstyleError.
+
     ``config`` (default: the project's default) is updated with ``overrides`` (any StyleConfig
     field, e.g. ``style_weight=1e4``). ``callback`` sees every :class:`Step`. Ctrl-C ends the run
     early and returns the output so far with ``interrupted=True``.
     """
     cfg = (config or StyleConfig()).replace(**overrides) if overrides else (config or StyleConfig())
+    if not isinstance(cfg, StyleConfig):
+        raise ArtstyleError(f"config: expected a StyleConfig, got {type(cfg).__name__}")
+    content, styles = as_inputs(content, styles)
     history: list[dict[str, Any]] = []
     last: Step | None = None
     interrupted = False
@@ -481,7 +627,11 @@ def stylize(
             e.last_good = finish_image(e.last_good, content, cfg)
         raise
     assert last is not None
-    image = finish_image(last.output, content, cfg)
+    output = last.output
+    full = level_plan(content.size, cfg)[-1][0]
+    if (output.shape[-1], output.shape[-2]) != full:  # stopped at a coarse level (Ctrl-C)
+        output = _upsample(output, full)
+    image = finish_image(output, content, cfg)
     return StyleResult(
         image=image,
         config=cfg,

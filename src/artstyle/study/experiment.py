@@ -42,7 +42,8 @@ from tqdm import tqdm
 
 from artstyle.config import StyleConfig, coerce, from_dict, preset
 from artstyle.errors import ArtstyleError
-from artstyle.images import atomic_write_bytes, load_image
+from artstyle.files import atomic_write_bytes
+from artstyle.images import load_image
 from artstyle.jobs import JobOptions, Source, run_job, sidecar_path
 from artstyle.weights import sha256_file
 

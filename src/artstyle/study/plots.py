@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from artstyle.images import atomic_write_bytes
+from artstyle.files import atomic_write_bytes
 
 
 def loss_curves(

@@ -13,7 +13,8 @@ from typing import Any
 
 from PIL import Image
 
-from artstyle.images import atomic_write_bytes, save_image
+from artstyle.files import atomic_write_bytes
+from artstyle.images import save_image
 from artstyle.jobs import versions
 from artstyle.study.experiment import Experiment, Outcome, input_thumbnail, slug, write_table
 from artstyle.study.plots import loss_curves
