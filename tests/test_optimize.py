@@ -20,6 +20,10 @@ SMALL = dict(
     coarse_min_size=32,
 )
 
+#: The weights of the study's normalisation (the default before relative terms), under which these
+#: tests were written: a scale at which the random network's first L-BFGS step overshoots.
+ABSOLUTE = dict(loss_normalization="absolute", content_weight=5.0, style_weight=5e3, tv_weight=10.0)
+
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_loss_falls(optimizer):
@@ -34,7 +38,7 @@ def test_loss_falls(optimizer):
 def test_lbfgs_overshoot_is_retreated_from():
     """On this random net an early L-BFGS step overshoots ~1e4-fold (no line search); the run
     steps back along it (cubic fit) and converges instead of wandering."""
-    cfg = StyleConfig(**{**SMALL, "iterations": 16})
+    cfg = StyleConfig(**{**SMALL, "iterations": 16}, **ABSOLUTE)
     totals = [h["total"] for h in stylize(gradient_image(), [stripes_image()], cfg).history]
     spike = max(range(len(totals)), key=totals.__getitem__)
     assert totals[spike] > 1e3 * totals[0]  # the overshoot happened ...
@@ -45,7 +49,7 @@ def test_lbfgs_overshoot_is_retreated_from():
 
 @pytest.mark.parametrize("style_loss", ["mean_cov", "sliced_wasserstein"])
 def test_other_style_losses_fall(style_loss):
-    cfg = StyleConfig(style_loss=style_loss, **SMALL)
+    cfg = StyleConfig(style_loss=style_loss, **SMALL, **ABSOLUTE)
     totals = [h["style"] for h in stylize(gradient_image(), [stripes_image()], cfg).history]
     assert totals[-1] < totals[0]
 
@@ -154,7 +158,7 @@ def test_level_plan_with_per_level_budgets():
 
 def test_bfloat16_network_gives_nearly_the_same_losses():
     """The mixed-precision path (auto on CUDA) is exercised here on the CPU."""
-    cfg = StyleConfig(**{**SMALL, "iterations": 3})
+    cfg = StyleConfig(**{**SMALL, "iterations": 6})
     a = stylize(gradient_image(), [stripes_image()], cfg).history
     b = stylize(gradient_image(), [stripes_image()], cfg.replace(precision="bfloat16")).history
     assert b[0]["style"] == pytest.approx(a[0]["style"], rel=0.1)

@@ -81,7 +81,7 @@ class StyleConfig:
     content_layers: tuple[str, ...] = _f(
         ("relu4_2", "relu5_2"), "Content layers; the first gets content_weight_blend.", group="loss"
     )
-    content_weight: float = _f(5.0, "Weight of the content loss.", group="loss")
+    content_weight: float = _f(1.0, "Weight of the content loss.", group="loss")
     content_weight_blend: float = _f(
         1.0,
         "Share of the first content layer (1 = relu4_2 only, as in the study); the rest is split "
@@ -92,7 +92,7 @@ class StyleConfig:
     style_layers: tuple[str, ...] = _f(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "Style layers.", group="loss"
     )
-    style_weight: float = _f(5e3, "Weight of the style loss.", group="loss")
+    style_weight: float = _f(20.0, "Weight of the style loss.", group="loss")
     style_layer_weight_exp: float = _f(
         1.0,
         "Layer i of the style layers gets weight exp**i, normalised to sum 1 (1 = equal).",
@@ -107,7 +107,7 @@ class StyleConfig:
         "sliced_wasserstein (Heitz et al. 2021).",
         group="loss",
     )
-    tv_weight: float = _f(1e1, "Weight of the total-variation loss.", group="loss")
+    tv_weight: float = _f(1e-5, "Weight of the total-variation loss (0-255 pixel units).", group="loss")
     loss_normalization: LossNormalization = _f(
         "relative",
         "How content and style terms are scaled: relative (each term divided by its target's "

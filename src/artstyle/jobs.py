@@ -228,38 +228,29 @@ def run_job(
     progress = _Progress(content.image, cfg, opts)
     style_images = [s.image for s in styles]
 
+    interrupts = Interrupts()
+
     def on_step(step: Step) -> None:
         progress(step)
         if n and step.iteration and step.iteration % n == 0 and step.iteration < step.total:
             ck = checkpoint_path(out_path, step.iteration)
+            image = finish_image(step.output, content.image, cfg)
             try:
-                with deferred_sigint():
-                    save_image(
-                        finish_image(step.output, content.image, cfg),
-                        ck,
-                        overwrite=opts.overwrite,
-                        protect=inputs,
-                    )
+                save_image(image, ck, overwrite=opts.overwrite, protect=inputs)
             except OutputExistsError:
-                tqdm.write(
-                    f"artstyle: {ck} appeared meanwhile; kept it, skipped this checkpoint", file=sys.stderr
-                )
+                tqdm.write(f"artstyle: {ck} appeared meanwhile; kept it, skipped it", file=sys.stderr)
+        interrupts.check()
 
+    log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     try:
-        with interrupt_once():
-            result = stylize(
-                content.image,
-                style_images,
-                cfg,
-                callback=on_step,
-                log=lambda m: tqdm.write(m, file=sys.stderr),
-            )
-            with deferred_sigint():
-                where = write_result(out_path, result.image, result, cfg, content, styles, opts)
+        with interrupts.installed():
+            result = stylize(content.image, style_images, cfg, callback=on_step, log=log)
+            where = write_result(out_path, result.image, result, cfg, content, styles, opts)
     except NonFiniteLossError as e:
         progress.close()
         if isinstance(e.last_good, Image.Image):
-            with deferred_sigint():
+            with interrupts.installed():
+                interrupts.has_image = True
                 where = write_result(
                     out_path,
                     e.last_good,
@@ -312,37 +303,38 @@ def write_result(
     return target
 
 
-@contextlib.contextmanager
-def interrupt_once() -> Iterator[None]:
-    """The first Ctrl-C stops the run (KeyboardInterrupt, which keeps the image so far); any
-    further Ctrl-C while that image is written is ignored. (Main thread only.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Interrupts:
+    """Ctrl-C during a run, handled so that the work so far is never lost.
 
-    def first(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
+    Once the run has an image, Ctrl-C only asks it to stop: the request is checked after every
+    iteration (so the run stops within one), the image so far is written, and further Ctrl-Cs are
+    ignored until it is. Before the first iteration there is nothing to keep, so Ctrl-C stops at
+    once. (Python runs signal handlers between any two bytecodes, garbage collection included,
+    so raising from the handler could land anywhere; a flag cannot.) Main thread only.
+    """
 
-    old = signal.signal(signal.SIGINT, first)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+    def __init__(self) -> None:
+        self.requested = False
+        self.has_image = False
 
+    def _handler(self, signum: int, frame: Any) -> None:
+        if not self.has_image:
+            raise KeyboardInterrupt
+        self.requested = True
 
-@contextlib.contextmanager
-def deferred_sigint() -> Iterator[None]:
-    """Hold Ctrl-C while a file is written; a Ctrl-C that came meanwhile is raised afterwards.
-    (Only in the main thread, where Python delivers signals.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if pending:
-        raise KeyboardInterrupt
+    def check(self) -> None:
+        """Called after every iteration: stop the run here if Ctrl-C was pressed."""
+        self.has_image = True
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
