@@ -159,3 +159,24 @@ def test_offline_torchvision_download_is_one_clear_error(isolated_cache, monkeyp
     monkeypatch.setattr(weights.torch.hub, "download_url_to_file", offline)
     with pytest.raises(ArtstyleError, match=r"could not download .*vgg16-397923af\.pth.*--weights PATH"):
         load_weights("auto", "vgg16")
+
+
+def test_unreadable_cached_weights_are_one_clear_error(isolated_cache, monkeypatch):
+    """As root a chmod 000 file is still readable, so the read itself is made to fail."""
+    isolated_cache.mkdir(parents=True)
+    (isolated_cache / weights.CAFFE_VGG19_FILE).write_bytes(b"cached")
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(weights, "sha256_file", denied)
+    with pytest.raises(ArtstyleError, match=r"cannot be read .*Permission denied.*delete the file"):
+        load_weights("vgg19-caffe", "vgg19")
+
+
+def test_weights_with_nan_are_refused(tmp_path):
+    state = random_state("vgg19")
+    state["conv2_1.bias"][3] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(ArtstyleError, match="conv2_1 contains NaN"):
+        load_weights(str(tmp_path / "nan.pth"), "vgg19")

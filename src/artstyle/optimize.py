@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,58 @@ class StyleResult:
     interrupted: bool = False
 
 
+def use_amp(cfg: StyleConfig, device: torch.device) -> bool:
+    """Whether the network runs in bfloat16 autocast (``precision``; auto: on CUDA only)."""
+    return cfg.precision == "bfloat16" or (cfg.precision == "auto" and device.type == "cuda")
+
+
+def network_features(net: VGGFeatures, amp: bool, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The network's activations, in float32 (computed in bfloat16 when ``amp``)."""
+    if not amp:
+        return net(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        feats = net(x)
+    return {k: v.float() for k, v in feats.items()}
+
+
+@dataclass
+class StyleTargets:
+    """The style terms of one level size: one loss module per painting and layer, holding its
+    target statistic, and their weights ``(painting, layer, weight)``. Built once per size and
+    kept by :class:`Stylizer`, so many photos pay for the paintings' passes once."""
+
+    losses: nn.ModuleList
+    terms: list[tuple[int, str, float]]
+
+    @classmethod
+    def build(
+        cls,
+        features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+        cfg: StyleConfig,
+        styles: Sequence[torch.Tensor],
+        generator: torch.Generator | None = None,
+    ) -> StyleTargets:
+        lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
+        bw = blend_weights(len(styles), cfg.style_blend_weights)
+        k = STYLE_LOSS_SCALE[cfg.style_loss]
+        relative = cfg.loss_normalization == "relative"
+        losses = nn.ModuleList()
+        terms: list[tuple[int, str, float]] = []
+        with torch.no_grad():
+            for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
+                feats = features(style)
+                per_layer = nn.ModuleDict()
+                for layer, w in zip(cfg.style_layers, lw, strict=True):
+                    if cfg.style_loss == "sliced_wasserstein":
+                        per_layer[layer] = SlicedWassersteinStyleLoss(feats[layer], generator)
+                    else:
+                        per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
+                    scale = 1 / max(per_layer[layer].blank_loss(), 1e-12) if relative else k
+                    terms.append((s, layer, cfg.style_weight * b * w * scale))
+                losses.append(per_layer)
+        return cls(losses, terms)
+
+
 class Objective(nn.Module):
     """Weighted sum of the content, style and TV terms for fixed targets at one size.
 
@@ -113,42 +166,26 @@ class Objective(nn.Module):
         net: VGGFeatures,
         cfg: StyleConfig,
         content: torch.Tensor,
-        styles: Sequence[torch.Tensor],
+        styles: Sequence[torch.Tensor] | StyleTargets,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.net, self.cfg = net, cfg
-        device = content.device
-        self.amp = cfg.precision == "bfloat16" or (cfg.precision == "auto" and device.type == "cuda")
-        self.device_type = device.type
+        self.amp = use_amp(cfg, content.device)
         self.content_terms = [(layer, w * cfg.content_weight) for layer, w in cfg.content_layer_shares()]
-        lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
-        bw = blend_weights(len(styles), cfg.style_blend_weights)
-        k = STYLE_LOSS_SCALE[cfg.style_loss]
         with torch.no_grad():
             content_feats = self.features(content)
             self.content_losses = nn.ModuleDict(
                 {layer: ContentLoss(content_feats[layer]) for layer, _ in self.content_terms}
             )
-            relative = cfg.loss_normalization == "relative"
-            if relative:
+            if cfg.loss_normalization == "relative":
                 self.content_terms = [
                     (layer, w / max(self.content_losses[layer].blank_loss(), 1e-12))
                     for layer, w in self.content_terms
                 ]
-            self.style_losses = nn.ModuleList()
-            self.style_terms: list[tuple[int, str, float]] = []
-            for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
-                feats = self.features(style)
-                per_layer = nn.ModuleDict()
-                for layer, w in zip(cfg.style_layers, lw, strict=True):
-                    if cfg.style_loss == "sliced_wasserstein":
-                        per_layer[layer] = SlicedWassersteinStyleLoss(feats[layer], generator)
-                    else:
-                        per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
-                    scale = 1 / max(per_layer[layer].blank_loss(), 1e-12) if relative else k
-                    self.style_terms.append((s, layer, cfg.style_weight * b * w * scale))
-                self.style_losses.append(per_layer)
+        if not isinstance(styles, StyleTargets):
+            styles = StyleTargets.build(self.features, cfg, styles, generator)
+        self.style_losses, self.style_terms = styles.losses, styles.terms
 
     def resample(self) -> None:
         for per_layer in self.style_losses:
@@ -157,12 +194,7 @@ class Objective(nn.Module):
                     loss.resample()
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The network's activations, in float32 (computed in bfloat16 when ``amp``)."""
-        if not self.amp:
-            return self.net(x)
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            feats = self.net(x)
-        return {k: v.float() for k, v in feats.items()}
+        return network_features(self.net, self.amp, x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(x)
@@ -454,11 +486,9 @@ class _LevelRun:
         return {k: st[k] for k in ("step", "exp_avg", "exp_avg_sq")} if st else None
 
 
-def as_inputs(content: Any, styles: Any) -> tuple[Image.Image, list[Image.Image]]:
-    """The photo and the paintings as the CLI would load them (see :func:`images.as_image`):
-    each may be a path, a PIL image or a numpy array; ``styles`` one of them or a list."""
-    if content is None:
-        raise ArtstyleError("content: a photo is needed (a path, PIL image or numpy array)")
+def as_styles(styles: Any) -> list[Image.Image]:
+    """The paintings as the CLI would load them (see :func:`images.as_image`): one path, PIL image
+    or numpy array, or a list of them."""
     if styles is None or isinstance(styles, (str, os.PathLike, Image.Image, np.ndarray)):
         styles = [] if styles is None else [styles]
     try:
@@ -470,99 +500,207 @@ def as_inputs(content: Any, styles: Any) -> tuple[Image.Image, list[Image.Image]
     if not styles:
         raise ArtstyleError("at least one style image is needed")
     named = [f"style {i + 1}" for i in range(len(styles))] if len(styles) > 1 else ["style"]
-    return as_image(content, "content"), [as_image(s, n) for s, n in zip(styles, named, strict=True)]
+    return [as_image(s, n) for s, n in zip(styles, named, strict=True)]
 
 
-def iter_stylize(content: Any, styles: Any, cfg: StyleConfig, log: Log = _quiet) -> Iterator[Step]:
-    """Run the optimisation, yielding a :class:`Step` after every iteration.
+def _as_config(config: StyleConfig | None, overrides: dict[str, Any]) -> StyleConfig:
+    if config is not None and not isinstance(config, StyleConfig):
+        raise ArtstyleError(f"config: expected a StyleConfig, got {type(config).__name__}")
+    cfg = config or StyleConfig()
+    return cfg.replace(**overrides) if overrides else cfg
 
-    Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
-    loss) if the loss stops being finite, and ArtstyleError when memory runs out.
+
+class Stylizer:
+    """Paints any number of photos in the style of ``styles``, paying once for what they share.
+
+    ``Stylizer(styles, config=None, **settings)`` takes the same settings as :func:`stylize`. The
+    weights and the network are loaded once, and the paintings' targets once per level size (when
+    colour preservation is off: otherwise they depend on each photo), so 40 queued photos of one
+    painting, or the frames of a video, do not redo them. ``stylize(content, initial=None,
+    callback=None)`` returns a :class:`StyleResult` and may be called any number of times;
+    ``initial`` (a path, PIL image or array) replaces the configured start (``initial``) and is
+    resized to the first level. The first call gives exactly what :func:`stylize` gives.
     """
-    content, styles = as_inputs(content, styles)
-    if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(styles):
-        raise ArtstyleError(
-            f"{len(cfg.style_blend_weights)} style_blend_weights given for {len(styles)} style images"
-        )
-    check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
-    device = resolve_device(cfg.device)
-    level_plan(content.size, cfg)  # a photo the network cannot read fails here, before any work
-    if device.type == "cpu":
-        check_memory(content.size, [s.size for s in styles], cfg)
-    try:
-        yield from _iter_stylize(content, styles, cfg, device, log)
-    except torch.OutOfMemoryError:
-        raise ArtstyleError(out_of_memory_message(cfg)) from None
-    except RuntimeError as e:
-        if "alloc" in str(e) and "memory" in str(e):
+
+    def __init__(
+        self, styles: Any, config: StyleConfig | None = None, *, log: Log = _quiet, **settings: Any
+    ) -> None:
+        self.cfg = cfg = _as_config(config, settings)
+        self.styles = as_styles(styles)
+        if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(self.styles):
+            n = len(self.styles)
+            raise ArtstyleError(
+                f"{len(cfg.style_blend_weights)} style_blend_weights given for {n} style images"
+            )
+        check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
+        self.device = resolve_device(cfg.device)
+        self.log = log
+        self._net: VGGFeatures | None = None
+        self._targets: dict[tuple[int, int], StyleTargets] = {}
+
+    @property
+    def net(self) -> VGGFeatures:
+        if self._net is None:
+            cfg = self.cfg
+            weights = get_weights(cfg, self.log)
+            self._net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(self.device)
+        return self._net
+
+    def iter_stylize(self, content: Any, initial: Any = None) -> Iterator[Step]:
+        """Run the optimisation, yielding a :class:`Step` after every iteration.
+
+        Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
+        loss) if the loss stops being finite, and ArtstyleError when memory runs out.
+        """
+        cfg = self.cfg
+        content = as_image(content, "content")
+        start = None if initial is None else as_image(initial, "initial")
+        level_plan(content.size, cfg)  # a photo the network cannot read fails here, before any work
+        if self.device.type == "cpu":
+            check_memory(content.size, [s.size for s in self.styles], cfg)
+        try:
+            yield from self._iterate(content, start)
+        except torch.OutOfMemoryError:
             raise ArtstyleError(out_of_memory_message(cfg)) from None
-        raise
+        except RuntimeError as e:
+            if "alloc" in str(e) and "memory" in str(e):
+                raise ArtstyleError(out_of_memory_message(cfg)) from None
+            raise
 
-
-def _iter_stylize(
-    content: Image.Image, styles: list[Image.Image], cfg: StyleConfig, device: torch.device, log: Log
-) -> Iterator[Step]:
-    weights = get_weights(cfg, log)
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(device)
-    content_in, styles_in = prepare_images(content, styles, cfg)
-
-    levels = level_plan(content.size, cfg)
-    full = levels[-1][0]
-    total = sum(budget for _, budget in levels)
-    t0 = time.perf_counter()
-    it = 0
-    x: torch.Tensor | None = None
-    ema: torch.Tensor | None = None
-    adam_state: dict[str, Any] | None = None
-    lbfgs_gamma: float | None = None
-    for level, (size, budget) in enumerate(levels, start=1):
-        c = to_tensor(resize(content_in, size), device)
-        ss = [to_tensor(resize(s, style_size(s.size, size, cfg)), device) for s in styles_in]
-        objective = Objective(net, cfg, c, ss, gen)
-        if x is None:
-            x = _initial(cfg, c, styles_in[0], gen)
-        else:
-            x = _upsample(x, size)
-            ema = _upsample(ema, size) if ema is not None else None
-        run = _LevelRun(objective, x, cfg, adam_state, lbfgs_gamma)
-        for _ in range(budget):
-            record = run.step()
-            it += 1
-            if not math.isfinite(record["total"]):
-                last = ema if ema is not None else run.best_x
-                if not math.isfinite(run.best_loss) and level == 1:
-                    last = None  # no iteration had a finite loss: there is no good image
-                elif size != full:
-                    last = _upsample(last, full)
-                raise NonFiniteLossError(
-                    f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
-                    "weights or learning rate)",
-                    last_good=None if last is None else last.detach().clone(),
+    def stylize(
+        self, content: Any, initial: Any = None, callback: Callable[[Step], None] | None = None
+    ) -> StyleResult:
+        """Paint ``content``; see the class. Ctrl-C ends the run early and returns the output so
+        far, at full size, with ``interrupted=True``."""
+        cfg, device = self.cfg, self.device
+        content = as_image(content, "content")
+        history: list[dict[str, Any]] = []
+        last: Step | None = None
+        interrupted = False
+        reset_peak_memory(device)
+        t0 = time.perf_counter()
+        try:
+            for step in self.iter_stylize(content, initial):
+                last = step
+                history.append(
+                    {
+                        "iteration": step.iteration,
+                        "scale": step.scale,
+                        "width": step.size[0],
+                        "height": step.size[1],
+                        "seconds": round(step.seconds, 4),
+                        **step.losses,
+                    }
                 )
-            if cfg.ema_decay > 0:
-                with torch.no_grad():
-                    if ema is None:
-                        ema = run.x.detach().clone()
-                    else:
-                        ema.mul_(cfg.ema_decay).add_(run.x.detach(), alpha=1 - cfg.ema_decay)
-            out = ema if ema is not None else run.best_x
-            elapsed = time.perf_counter() - t0
-            if cfg.time_limit and elapsed >= cfg.time_limit:
-                if size != full:  # out of time at a coarse level: bring the image to full size
-                    out = _upsample(out, full)
-                yield Step(it, it, level, len(levels), full, dict(record), elapsed, out)
-                return
-            yield Step(it, total, level, len(levels), size, dict(record), elapsed, out)
-        adam_state = run.adam_state()
-        if level < len(levels):
-            lbfgs_gamma = run.lbfgs_gamma(levels[level][0])
-        x = (ema if ema is not None else run.best_x).detach()
-    if total == 0:
-        c = to_tensor(resize(content_in, full), device)
-        x = _initial(cfg, c, styles_in[0], gen)
-        yield Step(0, 0, len(levels), len(levels), full, {}, time.perf_counter() - t0, x)
+                if callback is not None:
+                    callback(step)
+        except KeyboardInterrupt:
+            interrupted = True
+            if last is None:
+                raise
+        except NonFiniteLossError as e:
+            e.history = history  # type: ignore[attr-defined]
+            if isinstance(e.last_good, torch.Tensor):
+                e.last_good = finish_image(e.last_good, content, cfg)
+            raise
+        assert last is not None
+        output = last.output
+        full = level_plan(content.size, cfg)[-1][0]
+        if (output.shape[-1], output.shape[-2]) != full:  # stopped at a coarse level (Ctrl-C)
+            output = _upsample(output, full)
+        return StyleResult(
+            image=finish_image(output, content, cfg),
+            config=cfg,
+            history=history,
+            weights_id=get_weights(cfg).weights_id,
+            device=str(device),
+            timings={"total_s": time.perf_counter() - t0, "optimise_s": last.seconds},
+            peak_memory_mb=peak_memory_mb(device),
+            interrupted=interrupted,
+        )
+
+    def _style_targets(
+        self, styles_in: list[Image.Image], size: tuple[int, int], gen: torch.Generator
+    ) -> StyleTargets:
+        cached = self.cfg.preserve_color == "none"
+        if cached and size in self._targets:
+            return self._targets[size]
+        ss = [to_tensor(resize(s, style_size(s.size, size, self.cfg)), self.device) for s in styles_in]
+        features = partial(network_features, self.net, use_amp(self.cfg, self.device))
+        targets = StyleTargets.build(features, self.cfg, ss, gen)
+        if cached:
+            self._targets[size] = targets
+        return targets
+
+    def _iterate(self, content: Image.Image, start: Image.Image | None) -> Iterator[Step]:
+        cfg, device, net = self.cfg, self.device, self.net
+        torch.manual_seed(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        content_in, styles_in = prepare_images(content, self.styles, cfg)
+
+        levels = level_plan(content.size, cfg)
+        full = levels[-1][0]
+        total = sum(budget for _, budget in levels)
+        t0 = time.perf_counter()
+        it = 0
+        x: torch.Tensor | None = None
+        ema: torch.Tensor | None = None
+        adam_state: dict[str, Any] | None = None
+        lbfgs_gamma: float | None = None
+        for level, (size, budget) in enumerate(levels, start=1):
+            c = to_tensor(resize(content_in, size), device)
+            targets = self._style_targets(styles_in, size, gen)
+            objective = Objective(net, cfg, c, targets)
+            if x is None:
+                x = (
+                    _initial(cfg, c, styles_in[0], gen)
+                    if start is None
+                    else to_tensor(resize(start, size), device)
+                )
+            else:
+                x = _upsample(x, size)
+                ema = _upsample(ema, size) if ema is not None else None
+            run = _LevelRun(objective, x, cfg, adam_state, lbfgs_gamma)
+            for _ in range(budget):
+                record = run.step()
+                it += 1
+                if not math.isfinite(record["total"]):
+                    last = ema if ema is not None else run.best_x
+                    if not math.isfinite(run.best_loss) and level == 1:
+                        last = None  # no iteration had a finite loss: there is no good image
+                    elif size != full:
+                        last = _upsample(last, full)
+                    raise NonFiniteLossError(
+                        f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
+                        "weights or learning rate)",
+                        last_good=None if last is None else last.detach().clone(),
+                    )
+                if cfg.ema_decay > 0:
+                    with torch.no_grad():
+                        if ema is None:
+                            ema = run.x.detach().clone()
+                        else:
+                            ema.mul_(cfg.ema_decay).add_(run.x.detach(), alpha=1 - cfg.ema_decay)
+                out = ema if ema is not None else run.best_x
+                elapsed = time.perf_counter() - t0
+                if cfg.time_limit and elapsed >= cfg.time_limit:
+                    if size != full:  # out of time at a coarse level: bring the image to full size
+                        out = _upsample(out, full)
+                    yield Step(it, it, level, len(levels), full, dict(record), elapsed, out)
+                    return
+                yield Step(it, total, level, len(levels), size, dict(record), elapsed, out)
+            adam_state = run.adam_state()
+            if level < len(levels):
+                lbfgs_gamma = run.lbfgs_gamma(levels[level][0])
+            x = (ema if ema is not None else run.best_x).detach()
+        if total == 0:
+            c = to_tensor(resize(content_in, full), device)
+            x = (
+                _initial(cfg, c, styles_in[0], gen)
+                if start is None
+                else to_tensor(resize(start, full), device)
+            )
+            yield Step(0, 0, len(levels), len(levels), full, {}, time.perf_counter() - t0, x)
 
 
 def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> Image.Image:
@@ -571,6 +709,11 @@ def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -
     if cfg.preserve_color == "luminance":
         im = color.combine_luminance(im, content)
     return im
+
+
+def iter_stylize(content: Any, styles: Any, cfg: StyleConfig, log: Log = _quiet) -> Iterator[Step]:
+    """:meth:`Stylizer.iter_stylize` of a new Stylizer: one run, a :class:`Step` per iteration."""
+    return Stylizer(styles, cfg, log=log).iter_stylize(content)
 
 
 def stylize(
@@ -590,55 +733,9 @@ def stylize(
 
     ``config`` (default: the project's default) is updated with ``overrides`` (any StyleConfig
     field, e.g. ``style_weight=1e4``). ``callback`` sees every :class:`Step`. Ctrl-C ends the run
-    early and returns the output so far with ``interrupted=True``.
+    early and returns the output so far with ``interrupted=True``. For many photos of the same
+    paintings use a :class:`Stylizer`.
     """
-    cfg = (config or StyleConfig()).replace(**overrides) if overrides else (config or StyleConfig())
-    if not isinstance(cfg, StyleConfig):
-        raise ArtstyleError(f"config: expected a StyleConfig, got {type(cfg).__name__}")
-    content, styles = as_inputs(content, styles)
-    history: list[dict[str, Any]] = []
-    last: Step | None = None
-    interrupted = False
-    device = resolve_device(cfg.device)
-    reset_peak_memory(device)
-    t0 = time.perf_counter()
-    try:
-        for step in iter_stylize(content, styles, cfg, log):
-            last = step
-            history.append(
-                {
-                    "iteration": step.iteration,
-                    "scale": step.scale,
-                    "width": step.size[0],
-                    "height": step.size[1],
-                    "seconds": round(step.seconds, 4),
-                    **step.losses,
-                }
-            )
-            if callback is not None:
-                callback(step)
-    except KeyboardInterrupt:
-        interrupted = True
-        if last is None:
-            raise
-    except NonFiniteLossError as e:
-        e.history = history  # type: ignore[attr-defined]
-        if isinstance(e.last_good, torch.Tensor):
-            e.last_good = finish_image(e.last_good, content, cfg)
-        raise
-    assert last is not None
-    output = last.output
-    full = level_plan(content.size, cfg)[-1][0]
-    if (output.shape[-1], output.shape[-2]) != full:  # stopped at a coarse level (Ctrl-C)
-        output = _upsample(output, full)
-    image = finish_image(output, content, cfg)
-    return StyleResult(
-        image=image,
-        config=cfg,
-        history=history,
-        weights_id=get_weights(cfg).weights_id,
-        device=str(device),
-        timings={"total_s": time.perf_counter() - t0, "optimise_s": last.seconds},
-        peak_memory_mb=peak_memory_mb(device),
-        interrupted=interrupted,
-    )
+    if content is None:
+        raise ArtstyleError("content: a photo is needed (a path, PIL image or numpy array)")
+    return Stylizer(styles, config, log=log, **overrides).stylize(content, callback=callback)
