@@ -154,7 +154,7 @@ def test_output_problems(tmp_path, photo, painting):
 
 def test_bad_settings(tmp_path, photo, painting):
     code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "o.png", *FAST, "--size", "8")
-    assert code == 1 and "size must be at least 32" in one_error_line(output)
+    assert code == 1 and "size must be in [32, 16384]" in one_error_line(output)
     code, output, _ = run(
         "stylize", photo, painting, "-o", tmp_path / "o.png", *FAST, "--style-layers", "relu9_9"
     )

@@ -88,3 +88,32 @@ def test_content_layer_shares_and_active_layers():
     half = cfg.replace(content_weight_blend=0.5, content_layers=["relu4_2", "relu5_2", "relu3_2"])
     assert half.content_layer_shares() == [("relu4_2", 0.5), ("relu5_2", 0.25), ("relu3_2", 0.25)]
     assert half.active_layers()[:3] == ["relu4_2", "relu5_2", "relu3_2"]
+
+
+def test_schema_describes_every_field_for_a_form():
+    import dataclasses
+    import json
+
+    from artstyle.config import PRESETS, StyleConfig, schema
+
+    s = schema()
+    json.dumps(s)  # JSON-ready
+    by_name = {f["name"]: f for f in s["fields"]}
+    assert list(by_name) == [f.name for f in dataclasses.fields(StyleConfig)]
+    assert by_name["optimizer"]["type"] == "choice" and by_name["optimizer"]["choices"] == ["lbfgs", "adam"]
+    assert by_name["size"] == {**by_name["size"], "type": "integer", "minimum": 32, "maximum": 16384}
+    assert by_name["beta1"]["exclusive_maximum"] is True and by_name["style_layers"]["items"] == "string"
+    assert all(f["help"] and f["group"] for f in s["fields"])
+    assert set(s["presets"]) == set(PRESETS) and s["presets"]["study-vgg19-adam"]["style_weight"] == 500.0
+
+
+def test_layering_preset_then_file_then_values(tmp_path):
+    from artstyle.config import layered
+
+    f = tmp_path / "c.toml"
+    f.write_text('style_weight = 7.0\noptimizer = "lbfgs"\n')
+    cfg = layered("study-vgg19-adam", f, {"optimizer": "adam", "size": 64})
+    assert (cfg.style_weight, cfg.optimizer, cfg.size, cfg.tv_weight) == (7.0, "adam", 64, 100.0)
+    f.write_text("style_weigth = 7.0\n")
+    with pytest.raises(ArtstyleError, match=r"c\.toml: unknown setting 'style_weigth'"):
+        layered("default", f)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
-import tomllib
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,8 @@ from typing import Any, Literal
 
 import click
 
-from artstyle.config import PRESETS, StyleConfig, field_types, from_dict, preset
+from artstyle.config import PRESETS, StyleConfig, field_types, layered
 from artstyle.errors import ArtstyleError
-from artstyle.files import check_regular_file
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -68,35 +66,14 @@ def config_options(func: F) -> F:
     return func
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    p = check_regular_file(path, "config file")
-    try:
-        with open(p, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as e:
-        raise ArtstyleError(f"{p}: not valid TOML ({e})") from None
-    except UnicodeDecodeError:
-        raise ArtstyleError(f"{p}: not a text file (TOML must be UTF-8)") from None
-    except OSError as e:
-        raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
-
-
 def build_config(kwargs: dict[str, Any]) -> StyleConfig:
-    """Preset, then config file, then flags; pops the config-related keys from ``kwargs``."""
-    cfg = preset(kwargs.pop("preset", "default") or "default")
-    config_file = kwargs.pop("config_file", None)
-    if config_file:
-        values = load_toml(config_file)
-        try:
-            cfg = from_dict(values, base=cfg)
-        except ArtstyleError as e:
-            raise ArtstyleError(f"{config_file}: {e}") from None
+    """Preset, then config file, then flags (config.layered); pops those keys from ``kwargs``."""
     flags = {}
     for name in field_types():
         v = kwargs.pop(name, None)
         if v is not None:
             flags[name] = v
-    return from_dict(flags, base=cfg)
+    return layered(kwargs.pop("preset", "default"), kwargs.pop("config_file", None), flags)
 
 
 def _one_line(message: str) -> str:
@@ -324,7 +301,8 @@ def grid(contents: tuple[str, ...], styles: tuple[str, ...], outdir: str, quiet:
     artstyle grid --content photos/ --style paintings/ -o out/
     artstyle grid --content a.jpg --content b.jpg --style x.jpg -o out/ --size 256
     """
-    from artstyle.study.experiment import parse_experiment, run_experiment
+    from artstyle.study.experiment import parse_experiment
+    from artstyle.study.runner import run_experiment
 
     cfg = build_config(kwargs)
     data = {"experiment": {"name": "grid"}, "base": cfg.to_dict()}
@@ -369,7 +347,8 @@ def experiment(
 ) -> None:
     """Run the experiment described by FILE (TOML): every photo x painting x variant, then
     comparison sheets, loss curves, a table and report.html / report.md in the output folder."""
-    from artstyle.study.experiment import load_experiment, run_experiment
+    from artstyle.study.experiment import load_experiment
+    from artstyle.study.runner import run_experiment
 
     overrides = {}
     for item in sets:

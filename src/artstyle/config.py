@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import tomllib
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from artstyle.errors import ArtstyleError
+from artstyle.files import check_regular_file
 
 #: Bounds that keep a typo from asking for years of work or an overflow.
 MAX_SCALES = 12
@@ -32,11 +35,43 @@ Precision = Literal["auto", "float32", "bfloat16"]
 LossNormalization = Literal["absolute", "relative"]
 
 
-def _f(default: Any, doc: str, *, group: str = "run") -> Any:
-    """A dataclass field whose metadata carries the help text shown by every interface."""
+def _f(
+    default: Any,
+    doc: str,
+    *,
+    group: str = "run",
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> Any:
+    """A dataclass field whose metadata carries the help text, group and bounds used by every
+    interface (flags, config files, the web form's schema) and by validation."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"doc": doc, "group": group})
+    meta = {"doc": doc, "group": group, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
+    return field(default=default, metadata=meta)
+
+
+def _bound_problem(name: str, v: float, m: dict[str, Any]) -> str | None:
+    """The message for ``v`` outside the bounds in field metadata ``m``, or None."""
+    lo, hi, lo_open, hi_open = m["lo"], m["hi"], m["lo_open"], m["hi_open"]
+    below = lo is not None and (v <= lo if lo_open else v < lo)
+    above = hi is not None and (v >= hi if hi_open else v > hi)
+    if not (below or above):
+        return None
+    if lo is not None and hi is not None:
+        span = f"{'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
+        return f"{name} must be in {span} (got {v})"
+    if below:
+        if lo == 0:
+            return f"{name} must {'be positive' if lo_open else 'not be negative'} (got {v})"
+        return f"{name} must be {'above' if lo_open else 'at least'} {_num(lo)} (got {v})"
+    return f"{name} must be {'below' if hi_open else 'at most'} {_num(hi)} (got {v})"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 @dataclass(frozen=True)
@@ -63,40 +98,56 @@ class StyleConfig:
     )
     pooling: Pooling = _f("max", "Pooling in the network: max or avg (Gatys: avg).", group="network")
     # -- sizes ---------------------------------------------------------------------------------
-    size: int = _f(512, "Long side of the output in pixels.", group="size")
-    style_scale: float = _f(1.0, "Style image size relative to the output (long side ratio).", group="size")
+    size: int = _f(512, "Long side of the output in pixels.", group="size", lo=32, hi=16384)
+    style_scale: float = _f(
+        1.0,
+        "Style image size relative to the output (long side ratio).",
+        group="size",
+        lo=0,
+        lo_open=True,
+        hi=16,
+    )
     scales: int = _f(
         2,
         "Coarse-to-fine levels: 1 optimises at full size only; each level is the next / scale_ratio.",
         group="size",
+        lo=1,
+        hi=MAX_SCALES,
     )
-    scale_ratio: float = _f(2.0, "Size ratio between consecutive coarse-to-fine levels.", group="size")
+    scale_ratio: float = _f(
+        2.0, "Size ratio between consecutive coarse-to-fine levels.", group="size", lo=1, lo_open=True, hi=16
+    )
     coarse_min_size: int = _f(
         256,
         "Coarse levels whose long side would be under this are skipped: below about 256 px the deep "
         "style layers see the whole picture and paint the painting's composition over the photo.",
         group="size",
+        lo=32,
     )
     # -- content -------------------------------------------------------------------------------
     content_layers: tuple[str, ...] = _f(
         ("relu4_2", "relu5_2"), "Content layers; the first gets content_weight_blend.", group="loss"
     )
-    content_weight: float = _f(1.0, "Weight of the content loss.", group="loss")
+    content_weight: float = _f(1.0, "Weight of the content loss.", group="loss", lo=0)
     content_weight_blend: float = _f(
         1.0,
         "Share of the first content layer (1 = relu4_2 only, as in the study); the rest is split "
         "over the others.",
         group="loss",
+        lo=0,
+        hi=1,
     )
     # -- style ---------------------------------------------------------------------------------
     style_layers: tuple[str, ...] = _f(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "Style layers.", group="loss"
     )
-    style_weight: float = _f(20.0, "Weight of the style loss.", group="loss")
+    style_weight: float = _f(20.0, "Weight of the style loss.", group="loss", lo=0)
     style_layer_weight_exp: float = _f(
         1.0,
         "Layer i of the style layers gets weight exp**i, normalised to sum 1 (1 = equal).",
         group="loss",
+        lo=0,
+        lo_open=True,
     )
     style_blend_weights: tuple[float, ...] = _f(
         (), "Weights of several style images, normalised to sum 1 (empty = equal).", group="loss"
@@ -107,7 +158,7 @@ class StyleConfig:
         "sliced_wasserstein (Heitz et al. 2021).",
         group="loss",
     )
-    tv_weight: float = _f(1e-5, "Weight of the total-variation loss (0-255 pixel units).", group="loss")
+    tv_weight: float = _f(1e-5, "Weight of the total-variation loss (0-255 pixel units).", group="loss", lo=0)
     loss_normalization: LossNormalization = _f(
         "relative",
         "How content and style terms are scaled: relative (each term divided by its target's "
@@ -118,9 +169,13 @@ class StyleConfig:
     )
     # -- optimiser -----------------------------------------------------------------------------
     optimizer: Optimizer = _f("lbfgs", "Optimiser: lbfgs or adam.", group="optimizer")
-    iterations: int = _f(40, "Iterations at the full size.", group="optimizer")
+    iterations: int = _f(40, "Iterations at the full size.", group="optimizer", lo=0, hi=MAX_ITERATIONS)
     coarse_iterations: int = _f(
-        100, "Iterations at each coarser level (used when scales > 1).", group="optimizer"
+        100,
+        "Iterations at each coarser level (used when scales > 1).",
+        group="optimizer",
+        lo=0,
+        hi=MAX_ITERATIONS,
     )
     level_iterations: tuple[int, ...] = _f(
         (),
@@ -129,21 +184,25 @@ class StyleConfig:
         group="optimizer",
     )
     learning_rate: float = _f(
-        1e1, "Step size (Adam: per-pixel step, 0-255 units; L-BFGS: lr).", group="optimizer"
+        1e1, "Step size (Adam: per-pixel step, 0-255 units; L-BFGS: lr).", group="optimizer", lo=0
     )
-    beta1: float = _f(0.9, "Adam beta1.", group="optimizer")
-    beta2: float = _f(0.999, "Adam beta2.", group="optimizer")
-    epsilon: float = _f(1e-8, "Adam epsilon.", group="optimizer")
+    beta1: float = _f(0.9, "Adam beta1.", group="optimizer", lo=0, hi=1, hi_open=True)
+    beta2: float = _f(0.999, "Adam beta2.", group="optimizer", lo=0, hi=1, hi_open=True)
+    epsilon: float = _f(1e-8, "Adam epsilon.", group="optimizer", lo=0)
     time_limit: float = _f(
         0.0,
         "Stop after this many seconds of optimisation (0 = no limit); the image so far is brought "
         "to full size. For comparisons on equal wall-clock budgets.",
         group="optimizer",
+        lo=0,
     )
     ema_decay: float = _f(
         0.0,
         "Output the exponential moving average of the iterates with this decay (0 = off).",
         group="optimizer",
+        lo=0,
+        hi=1,
+        hi_open=True,
     )
     # -- start and colour ------------------------------------------------------------------------
     initial: str = _f(
@@ -153,6 +212,8 @@ class StyleConfig:
         0.0,
         "Share of noise blended into the initial image (0 = none, 1 = noise only).",
         group="start",
+        lo=0,
+        hi=1,
     )
     preserve_color: PreserveColor = _f(
         "none",
@@ -161,7 +222,7 @@ class StyleConfig:
         group="start",
     )
     # -- reproducibility and device ------------------------------------------------------------
-    seed: int = _f(0, "Random seed (noise, sliced projections).", group="device")
+    seed: int = _f(0, "Random seed (noise, sliced projections).", group="device", lo=0, hi=2**63 - 1)
     device: Device = _f("auto", "Device: auto, cpu, cuda or mps.", group="device")
     precision: Precision = _f(
         "auto",
@@ -188,48 +249,19 @@ class StyleConfig:
                 p.append(f"{name} must hold finite numbers (got {', '.join(map(str, v))})")
         if p:
             return p  # the comparisons below are meaningless for NaN
-        if not 0 <= self.seed < 2**63:
-            p.append(f"seed must be between 0 and 2**63 - 1 (got {self.seed})")
-        if self.scales > MAX_SCALES:
-            p.append(f"scales must be at most {MAX_SCALES} (got {self.scales})")
-        if self.style_scale > 16:
-            p.append(f"style_scale must be at most 16 (got {self.style_scale})")
-        if any(n > MAX_ITERATIONS for n in (self.iterations, self.coarse_iterations, *self.level_iterations)):
-            p.append(f"iterations must be at most {MAX_ITERATIONS}")
+        for f in fields(self):
+            if f.metadata.get("lo") is not None or f.metadata.get("hi") is not None:
+                msg = _bound_problem(f.name, getattr(self, f.name), f.metadata)
+                if msg:
+                    p.append(msg)
+        if any(not 0 <= n <= MAX_ITERATIONS for n in self.level_iterations):
+            p.append(f"level_iterations must each be in [0, {MAX_ITERATIONS}]")
         if self.optimizer == "adam" and not self.learning_rate > 0:
             p.append(f"learning_rate must be positive for adam (got {self.learning_rate})")
         if self.optimizer == "adam" and not self.epsilon > 0:
             p.append(f"epsilon must be positive for adam (got {self.epsilon})")
-        if self.coarse_min_size < 32:
-            p.append(f"coarse_min_size must be at least 32 (got {self.coarse_min_size})")
-        if self.size < 32:
-            p.append(f"size must be at least 32 (got {self.size})")
-        if self.size > 16384:
-            p.append(f"size must be at most 16384 (got {self.size})")
-        for name in ("style_scale", "scale_ratio", "style_layer_weight_exp"):
-            if not getattr(self, name) > 0:
-                p.append(f"{name} must be positive (got {getattr(self, name)})")
-        if self.scale_ratio <= 1:
-            p.append(f"scale_ratio must be above 1 (got {self.scale_ratio})")
-        if self.scales < 1:
-            p.append(f"scales must be at least 1 (got {self.scales})")
         if self.level_iterations and len(self.level_iterations) != self.scales:
             p.append(f"level_iterations has {len(self.level_iterations)} entries for {self.scales} scales")
-        if self.iterations < 0 or self.coarse_iterations < 0 or any(n < 0 for n in self.level_iterations):
-            p.append("iterations must not be negative")
-        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "epsilon", "time_limit"):
-            if getattr(self, name) < 0:
-                p.append(f"{name} must not be negative (got {getattr(self, name)})")
-        for name in ("content_weight_blend", "initial_noiseblend"):
-            v = getattr(self, name)
-            if not 0 <= v <= 1:
-                p.append(f"{name} must be between 0 and 1 (got {v})")
-        for name in ("beta1", "beta2"):
-            v = getattr(self, name)
-            if not 0 <= v < 1:
-                p.append(f"{name} must be at least 0 and below 1 (got {v})")
-        if not 0 <= self.ema_decay < 1:
-            p.append(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         if any(w < 0 for w in self.style_blend_weights):
             p.append("style_blend_weights must not be negative")
         if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
@@ -393,6 +425,74 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "fast": {"size": 256, "scales": 2, "iterations": 60, "coarse_iterations": 100},
 }
+
+
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
+    """A TOML file as a dict; a missing, non-regular, non-UTF-8 or malformed file is one ArtstyleError."""
+    p = check_regular_file(path, what)
+    try:
+        with open(p, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ArtstyleError(f"{p}: not valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise ArtstyleError(f"{p}: not a text file (TOML must be UTF-8)") from None
+    except OSError as e:
+        raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
+
+
+def layered(
+    preset_name: str = "default",
+    file: str | os.PathLike[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> StyleConfig:
+    """The one place settings are layered: a preset, then a TOML file's settings (errors name the
+    file), then ``values`` (flags, a web form, an experiment's overrides)."""
+    cfg = preset(preset_name or "default")
+    if file is not None:
+        try:
+            cfg = from_dict(read_toml(file), base=cfg)
+        except ArtstyleError as e:
+            msg = str(e)
+            raise ArtstyleError(msg if msg.startswith(str(file)) else f"{file}: {msg}") from None
+    return from_dict(values or {}, base=cfg)
+
+
+def schema() -> dict[str, Any]:
+    """Every setting described for a form or another program (JSON-ready): name, type, default,
+    help, group, allowed values and bounds; and the presets with their values."""
+    types = field_types()
+    out = []
+    for f in fields(StyleConfig):
+        tp = types[f.name]
+        origin = typing.get_origin(tp)
+        entry: dict[str, Any] = {
+            "name": f.name,
+            "type": _schema_type(tp),
+            "default": list(f.default) if isinstance(f.default, tuple) else f.default,
+            "help": f.metadata["doc"],
+            "group": f.metadata["group"],
+        }
+        if origin is Literal:
+            entry["choices"] = list(typing.get_args(tp))
+        if origin is tuple:
+            (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+            entry["items"] = _schema_type(item)
+        for key in ("lo", "hi"):
+            if f.metadata.get(key) is not None:
+                entry["minimum" if key == "lo" else "maximum"] = f.metadata[key]
+                entry["exclusive_" + ("minimum" if key == "lo" else "maximum")] = f.metadata[f"{key}_open"]
+        out.append(entry)
+    return {"fields": out, "presets": {name: preset(name).to_dict() for name in PRESETS}}
+
+
+def _schema_type(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "choice"
+    if origin is tuple:
+        return "list"
+    return {int: "integer", float: "number", str: "string", bool: "boolean"}.get(tp, "string")
 
 
 def preset(name: str) -> StyleConfig:

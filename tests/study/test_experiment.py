@@ -6,7 +6,8 @@ from PIL import Image
 
 from artstyle.cli import main
 from artstyle.errors import ArtstyleError
-from artstyle.study.experiment import load_experiment, parse_experiment, plan, run_experiment
+from artstyle.study.experiment import load_experiment, parse_experiment, plan
+from artstyle.study.runner import run_experiment
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")

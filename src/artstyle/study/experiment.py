@@ -30,22 +30,16 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from artstyle.config import StyleConfig, coerce, from_dict, preset
+from artstyle.config import StyleConfig, coerce, from_dict, preset, read_toml
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes
 from artstyle.images import load_image
-from artstyle.jobs import JobOptions, Source, run_job, sidecar_path
-from artstyle.weights import sha256_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
@@ -136,14 +130,7 @@ def _settings(table: Any, where: str, base: StyleConfig) -> tuple[StyleConfig, d
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ArtstyleError(f"{path}: no such experiment file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ArtstyleError(f"{path}: not valid TOML ({e})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ArtstyleError(f"{path}: cannot read ({e})") from None
+    return read_toml(path, "experiment file")
 
 
 def parse_experiment(
@@ -299,108 +286,6 @@ def plan(exp: Experiment, outdir: Path) -> list[RunSpec]:
         seen.add(stem)
         specs.append(RunSpec(c, s, v, exp.config_for(v), outdir / "images" / f"{stem}.png"))
     return specs
-
-
-def _up_to_date(spec: RunSpec, hashes: dict[Path, str]) -> dict[str, Any] | None:
-    """The sidecar of a finished run with the same config and inputs, else None."""
-    side = sidecar_path(spec.output)
-    if not (spec.output.exists() and side.exists()):
-        return None
-    try:
-        data = json.loads(side.read_text())
-    except (OSError, ValueError):
-        return None
-    if data.get("interrupted") or data.get("error") or data.get("config") != spec.config.to_dict():
-        return None
-    paths = [data.get("content", {}).get("sha256")] + [s.get("sha256") for s in data.get("styles", [])]
-    for p in (spec.content, spec.style):
-        if p not in hashes:  # each input is hashed once per experiment, not once per run
-            hashes[p] = sha256_file(p)
-    if paths != [hashes[spec.content], hashes[spec.style]]:
-        return None
-    return data
-
-
-def run_experiment(exp: Experiment, outdir: str | Path, *, progress: bool = True) -> list[Outcome]:
-    """Run every pair x variant (skipping finished ones), then write sheets, plots, table, report.
-
-    A failed run is reported and the rest go on. Ctrl-C stops after writing the report of what
-    is done, then re-raises.
-    """
-    out = Path(outdir)
-    try:
-        (out / "images").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ArtstyleError(f"{out}: cannot create the output folder ({e.strerror})") from None
-    specs = plan(exp, out)
-    atomic_write_bytes(
-        out / "experiment.json",
-        (
-            json.dumps(
-                {
-                    "name": exp.name,
-                    "source": exp.source,
-                    "file": exp.raw,
-                    "base": exp.base.to_dict(),
-                    "variants": [{"name": v.name, **v.overrides} for v in exp.variants],
-                    "content": [str(p) for p in exp.contents],
-                    "style": [str(p) for p in exp.styles],
-                },
-                indent=1,
-                default=str,
-            )
-            + "\n"
-        ).encode(),
-    )
-    outcomes: list[Outcome] = []
-    sources: dict[Path, Source] = {}
-    hashes: dict[Path, str] = {}
-    bar = tqdm(total=len(specs), desc=f"{exp.name}", unit="run", disable=not progress, position=0)
-    interrupted = False
-    try:
-        for spec in specs:
-            bar.set_postfix_str(f"{spec.pair} {spec.variant.name}"[:60])
-            done = _up_to_date(spec, hashes)
-            if done is not None:
-                outcomes.append(Outcome(spec, "skipped", "up to date", done))
-                bar.update(1)
-                continue
-            try:
-                for p in (spec.content, spec.style):
-                    if p not in sources:
-                        sources[p] = Source.from_path(p)
-                result = run_job(
-                    sources[spec.content],
-                    [sources[spec.style]],
-                    spec.output,
-                    spec.config,
-                    JobOptions(
-                        overwrite=True,
-                        progress=progress,
-                        label="  run ",
-                        extra={"experiment": exp.name, "variant": spec.variant.name},
-                    ),
-                )
-                data = json.loads(sidecar_path(spec.output).read_text())
-                status = "interrupted" if result.interrupted else "done"
-                outcomes.append(Outcome(spec, status, "", data))
-                if result.interrupted:
-                    interrupted = True
-                    break
-            except ArtstyleError as e:
-                outcomes.append(Outcome(spec, "failed", str(e)))
-                tqdm.write(f"failed: {spec.pair} {spec.variant.name}: {e}")
-            bar.update(1)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-    from artstyle.study.report import write_report
-
-    write_report(exp, out, outcomes)
-    if interrupted:
-        raise KeyboardInterrupt
-    return outcomes
 
 
 def write_table(outcomes: list[Outcome], path: Path) -> list[dict[str, Any]]:
