@@ -23,7 +23,7 @@ from artstyle import StyleConfig
 from artstyle.images import fit_long_side, load_image, resize, to_tensor
 from artstyle.losses import gram_matrix
 from artstyle.network import VGGFeatures
-from artstyle.optimize import get_weights
+from artstyle.runtime import get_weights
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"

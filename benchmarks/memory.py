@@ -20,7 +20,7 @@ from pathlib import Path
 
 from artstyle import StyleConfig
 from artstyle.images import load_image
-from artstyle.optimize import available_memory, estimate_memory
+from artstyle.runtime import available_memory, estimate_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"

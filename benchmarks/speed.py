@@ -25,7 +25,9 @@ import torch
 from artstyle import StyleConfig
 from artstyle.images import default_content, default_style, fit_long_side, resize, to_tensor
 from artstyle.network import VGGFeatures, feature_shape, forward_flops
-from artstyle.optimize import Objective, _LevelRun, get_weights
+from artstyle.objective import Objective
+from artstyle.optimizers import LevelRun
+from artstyle.runtime import get_weights
 from artstyle.weights import BLOCKS, CHANNELS, LoadedWeights
 
 
@@ -83,7 +85,7 @@ def time_iterations(cfg: StyleConfig, size: int, iterations: int, channels_last:
     dims = fit_long_side(content.size, size)
     c = to_tensor(resize(content, dims))
     objective = Objective(net, cfg, c, [to_tensor(style)])
-    run = _LevelRun(objective, c, cfg)
+    run = LevelRun(objective, c, cfg)
     for _ in range(2):  # warm-up
         run.step()
     timing = Timing([], [])

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle import optimize
+from artstyle.runtime import WEIGHTS
 from artstyle.weights import BLOCKS, CHANNELS, LoadedWeights
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "images"
@@ -39,12 +39,11 @@ def random_weights(network: str = "vgg19", convention: str = "caffe") -> LoadedW
 @pytest.fixture
 def tiny_weights() -> Iterator[None]:
     """Runs that ask for the default weights get random ones instead (no download, fast)."""
-    saved = dict(optimize._WEIGHTS)
+    saved = WEIGHTS.snapshot()
     for net in ("vgg19", "vgg16"):
-        optimize._WEIGHTS[("auto", net)] = random_weights(net)
+        WEIGHTS.put("auto", net, random_weights(net))
     yield
-    optimize._WEIGHTS.clear()
-    optimize._WEIGHTS.update(saved)
+    WEIGHTS.restore(saved)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from PIL import Image
 from artstyle import StyleConfig, stylize
 from artstyle.cli import main
 from artstyle.images import default_content, default_style, load_image
-from artstyle.optimize import get_weights
+from artstyle.runtime import get_weights
 from tests.conftest import shared_image
 
 pytestmark = pytest.mark.weights

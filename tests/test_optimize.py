@@ -6,7 +6,8 @@ import torch
 
 from artstyle import StyleConfig, stylize
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.optimize import iter_stylize, level_sizes
+from artstyle.pyramid import level_sizes
+from artstyle.stylizer import iter_stylize
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")
@@ -146,7 +147,7 @@ def test_time_limit_stops_early_at_full_size():
 
 
 def test_level_plan_with_per_level_budgets():
-    from artstyle.optimize import level_plan
+    from artstyle.pyramid import level_plan
 
     cfg = StyleConfig(size=512, scales=3, level_iterations=(30, 20, 5), coarse_min_size=32)
     assert level_plan((1024, 768), cfg) == [((128, 96), 30), ((256, 192), 20), ((512, 384), 5)]

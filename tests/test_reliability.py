@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import artstyle
-from artstyle import optimize
+from artstyle import objective, runtime, stylizer
 from artstyle.cli import main
 from artstyle.errors import ArtstyleError
 from artstyle.files import OutputExistsError, atomic_write_bytes
@@ -90,7 +90,7 @@ def test_a_file_created_during_the_run_is_kept_and_the_result_goes_beside_it(tmp
         if step.iteration == 1 and not out.exists():
             out.write_bytes(b"made by the user during the run")
 
-    real = optimize.stylize
+    real = stylizer.stylize
 
     def stylize_with_user(*a, **k):
         cb = k.pop("callback")
@@ -220,8 +220,8 @@ def test_nan_at_the_first_iteration_writes_no_image(tmp_path, photo, painting, m
         total, parts = real(self, x)
         return total * float("nan"), parts
 
-    real = optimize.Objective.forward
-    monkeypatch.setattr(optimize.Objective, "forward", nan_loss)
+    real = objective.Objective.forward
+    monkeypatch.setattr(objective.Objective, "forward", nan_loss)
     out = tmp_path / "o.png"
     result = CliRunner().invoke(main, ["stylize", str(photo), str(painting), "-o", str(out), *FAST])
     assert result.exit_code == 1 and "no image was written" in result.output
@@ -232,7 +232,7 @@ def test_running_out_of_memory_is_one_clear_line(tmp_path, photo, painting, monk
     def oom(*a, **k):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(optimize, "_LevelRun", oom)
+    monkeypatch.setattr(stylizer, "LevelRun", oom)
     result = CliRunner().invoke(
         main, ["stylize", str(photo), str(painting), "-o", str(tmp_path / "o.png"), *FAST]
     )
@@ -241,9 +241,9 @@ def test_running_out_of_memory_is_one_clear_line(tmp_path, photo, painting, monk
 
 
 def test_memory_estimate_refuses_before_work(monkeypatch):
-    monkeypatch.setattr(optimize, "available_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(runtime, "available_memory", lambda: 2 * 2**30)
     cfg = artstyle.StyleConfig(size=2048, scales=1)
-    need = optimize.estimate_memory((1024, 768), [(512, 400)], cfg)
+    need = runtime.estimate_memory((1024, 768), [(512, 400)], cfg)
     assert 5 * 2**30 < need < 15 * 2**30  # measured peak at 2048 px: 8.6 GB (benchmarks/memory.py)
     with pytest.raises(ArtstyleError, match=r"needs about .* GB of memory and 2.0 GB is available"):
         artstyle.stylize(gradient_image(1024, 768), [stripes_image()], cfg)

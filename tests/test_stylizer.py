@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import artstyle
-from artstyle import Stylizer, optimize
+from artstyle import Stylizer, objective
 from artstyle.errors import ArtstyleError
 from artstyle.images import resize
 from tests.conftest import gradient_image, stripes_image
@@ -25,9 +25,9 @@ def test_each_call_gives_what_stylize_gives():
 
 def test_targets_and_network_are_built_once(monkeypatch):
     builds = []
-    real = optimize.StyleTargets.build.__func__
+    real = objective.StyleTargets.build.__func__
     monkeypatch.setattr(
-        optimize.StyleTargets,
+        objective.StyleTargets,
         "build",
         classmethod(lambda cls, *a, **k: builds.append(1) or real(cls, *a, **k)),
     )

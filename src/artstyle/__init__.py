@@ -2,7 +2,7 @@
 
 from artstyle.config import PRESETS, StyleConfig, preset
 from artstyle.errors import ArtstyleError
-from artstyle.optimize import Step, StyleResult, Stylizer, iter_stylize, stylize
+from artstyle.stylizer import Step, StyleResult, Stylizer, iter_stylize, stylize
 
 __all__ = [
     "PRESETS",

@@ -2,7 +2,7 @@
 write checkpoints, keep the image on Ctrl-C or a NaN, and write the JSON sidecar beside the output.
 
 The CLI and the study both run through :func:`run_job`; the algorithm itself lives in
-:mod:`artstyle.optimize` and knows nothing of files.
+:mod:`artstyle.stylizer` and knows nothing of files.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import OutputExistsError, atomic_write_bytes
 from artstyle.images import as_image, check_writable, save_image
-from artstyle.optimize import Step, StyleResult, finish_image, level_plan, stylize
+from artstyle.pyramid import level_plan
+from artstyle.stylizer import Step, StyleResult, finish_image, stylize
 
 
 @dataclass

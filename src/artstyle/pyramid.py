@@ -1,0 +1,63 @@
+"""Coarse-to-fine: the size of every level, the paintings' size at a level, and carrying an image
+(or optimiser state) from one level to the next."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError
+from artstyle.images import MIN_SIDE, fit_long_side
+
+
+def level_sizes(
+    full: tuple[int, int], scales: int, ratio: float, min_size: int = MIN_SIDE
+) -> list[tuple[int, int]]:
+    """(width, height) of each coarse-to-fine level, coarsest first; coarse levels whose long side
+    would be under ``min_size`` or whose short side would be under 32 px are dropped."""
+    long_side = max(full)
+    sizes = []
+    for k in range(scales - 1, 0, -1):
+        s = fit_long_side(full, round(long_side / ratio**k))
+        if min(s) >= MIN_SIDE and max(s) >= min_size:
+            sizes.append(s)
+    sizes.append(full)
+    return list(dict.fromkeys(sizes))
+
+
+def level_plan(content_size: tuple[int, int], cfg: StyleConfig) -> list[tuple[tuple[int, int], int]]:
+    """(size, iterations) of every coarse-to-fine level, coarsest first. Levels under 32 px are
+    dropped (with their budget, when ``level_iterations`` gives one per level)."""
+    full = fit_long_side(content_size, cfg.size)
+    if min(full) < MIN_SIDE:
+        w, h = content_size
+        raise ArtstyleError(
+            f"the photo is {w}x{h}: at size {cfg.size} its short side would be {min(full)} px, and the "
+            f"network needs at least {MIN_SIDE}; use a larger --size (at least "
+            f"{math.ceil(MIN_SIDE * max(w, h) / min(w, h))}) or crop it"
+        )
+    sizes = level_sizes(full, cfg.scales, cfg.scale_ratio, cfg.coarse_min_size)
+    if cfg.level_iterations:
+        budgets = list(cfg.level_iterations[-len(sizes) :])
+    else:
+        budgets = [cfg.coarse_iterations] * (len(sizes) - 1) + [cfg.iterations]
+    return list(zip(sizes, budgets, strict=True))
+
+
+def style_size(painting: tuple[int, int], level: tuple[int, int], cfg: StyleConfig) -> tuple[int, int]:
+    """The painting's size at a level: its long side ``style_scale`` times the level's, and never
+    a short side under 32 px (a very long, thin painting is enlarged until the network can read it)."""
+    w, h = fit_long_side(painting, max(MIN_SIDE, round(max(level) * cfg.style_scale)))
+    if min(w, h) < MIN_SIDE:
+        k = MIN_SIDE / min(painting)
+        w, h = max(MIN_SIDE, math.ceil(painting[0] * k)), max(MIN_SIDE, math.ceil(painting[1] * k))
+    return w, h
+
+
+def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` (1, C, H, W) resized to ``size`` (w, h), bicubic."""
+    w, h = size
+    return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)

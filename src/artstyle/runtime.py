@@ -1,0 +1,169 @@
+"""Runtime concerns, apart from the algorithm: the device, the weights cache, and memory (peak
+measurement, the estimate of what a run needs, and what the machine has left)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError
+from artstyle.network import activation_bytes
+from artstyle.optimizers import LBFGS_HISTORY
+from artstyle.pyramid import level_plan, style_size
+from artstyle.weights import LoadedWeights, _quiet, load_weights
+
+Log = Callable[[str], None]
+
+
+class WeightsCache:
+    """Weights loaded once per process and source (grids, experiments and a web worker reuse
+    them). ``put`` lets a test or an embedding program supply weights for a source."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], LoadedWeights] = {}
+
+    def get(self, cfg: StyleConfig, log: Log = _quiet) -> LoadedWeights:
+        key = (cfg.weights, cfg.network)
+        if key not in self._loaded:
+            self._loaded[key] = load_weights(cfg.weights, cfg.network, log)
+        return self._loaded[key]
+
+    def put(self, weights: str, network: str, loaded: LoadedWeights) -> None:
+        self._loaded[(weights, network)] = loaded
+
+    def snapshot(self) -> dict[tuple[str, str], LoadedWeights]:
+        return dict(self._loaded)
+
+    def restore(self, snapshot: dict[tuple[str, str], LoadedWeights]) -> None:
+        self._loaded = dict(snapshot)
+
+
+#: The process's weights cache.
+WEIGHTS = WeightsCache()
+
+
+def get_weights(cfg: StyleConfig, log: Log = _quiet) -> LoadedWeights:
+    """The weights of ``cfg``, loaded once per process (see :class:`WeightsCache`)."""
+    return WEIGHTS.get(cfg, log)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; asking for a missing device is an ArtstyleError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ArtstyleError("device cuda was asked for, but this PyTorch sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ArtstyleError("device mps was asked for, but it is not available here")
+    return torch.device(name)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory measurement (CUDA allocator; on Linux the process's VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak resident set size (Linux >= 4.0)
+    except OSError:
+        pass
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory since :func:`reset_peak_memory`: CUDA's allocator peak, else the process's peak
+    resident set (VmHWM on Linux; elsewhere the lifetime peak)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def estimate_memory(
+    content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], cfg: StyleConfig
+) -> int:
+    """Bytes a run will need at its peak (on the CPU), the largest level deciding: the activations
+    autograd keeps for the image (twice: the forward's and, at the peak of the backward, the
+    gradients of the widest layers), the paintings' forward passes (when their targets are made),
+    L-BFGS's curvature pairs (two images each), and about 0.6 GB of weights and runtime.
+
+    Checked against measured peaks by ``benchmarks/memory.py``."""
+    layers = cfg.active_layers()
+    peak = 0
+    for (w, h), budget in level_plan(content_size, cfg):
+        act = activation_bytes(cfg.network, layers, h, w, cfg.pooling)
+        styles = max(
+            (
+                activation_bytes(cfg.network, layers, sh, sw, cfg.pooling)
+                for sw, sh in (style_size(s, (w, h), cfg) for s in style_sizes)
+            ),
+            default=0,
+        )
+        image = 3 * w * h * 4
+        history = 2 * min(budget, LBFGS_HISTORY) * image if cfg.optimizer == "lbfgs" else 3 * image
+        peak = max(peak, max(int(1.25 * act), styles) + history + 12 * image)
+    return peak + 600 * 2**20
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the least of MemAvailable, the cgroup's limit left and
+    RLIMIT_AS; None where none of them can be read."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cg).read_text().strip()
+            if raw != "max" and int(raw) < 2**60:
+                used_file = cg.replace("memory.max", "memory.current").replace(
+                    "limit_in_bytes", "usage_in_bytes"
+                )
+                limits.append(int(raw) - int(Path(used_file).read_text().strip()))
+            break
+        except (OSError, ValueError):
+            continue
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        rss = peak_memory_mb(torch.device("cpu")) * 2**20
+        limits.append(int(soft - rss))
+    return min(limits) if limits else None
+
+
+def check_memory(
+    content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], cfg: StyleConfig
+) -> None:
+    """Refuse, before any work, a run whose estimated peak exceeds the memory available (CPU)."""
+    need = estimate_memory(content_size, style_sizes, cfg)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ArtstyleError(
+            f"this run needs about {need / 2**30:.1f} GB of memory and {max(have, 0) / 2**30:.1f} GB is "
+            "available; lower --size (memory grows with its square), --style-scale or --iterations"
+        )
+
+
+def out_of_memory_message(cfg: StyleConfig) -> str:
+    return (
+        f"out of memory at size {cfg.size}; lower --size (memory grows with its square), "
+        "--style-scale or the number of iterations at full size"
+    )
