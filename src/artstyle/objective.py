@@ -77,16 +77,42 @@ class StyleTargets:
         return cls(losses, terms)
 
 
-class Objective(nn.Module):
-    """Weighted sum of the content, style and TV terms for fixed targets at one size.
+@dataclass
+class Term:
+    """One weighted term of the objective: ``weight * loss(features, x)``.
 
-    ``total = content_weight * sum_l c_l L_content^l
-            + style_weight * sum_s b_s sum_l w_l k L_style^{s,l}
+    ``kind`` groups terms for reporting (``content``, ``style``, ``tv``; a new kind, such as a
+    temporal or masked term, is reported under its own name). ``layer`` is the activation the
+    loss reads (``loss(features[layer])``), or None for a term of the pixels (``loss(x)``).
+    """
+
+    kind: str
+    weight: float
+    loss: Callable[[torch.Tensor], torch.Tensor]
+    layer: str | None = None
+
+    def __call__(self, features: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.loss(x if self.layer is None else features[self.layer])
+
+
+#: The kinds every objective reports, even with no term of that kind (a zero).
+KINDS = ("content", "style", "tv")
+
+
+class Objective(nn.Module):
+    """The weighted sum of the terms it is given, over one pass of the network.
+
+    The standard terms (:meth:`terms_for`) are Gatys et al.'s:
+
+    ``total = content_weight * sum_l c_l L_content^l / n_l
+            + style_weight * sum_s b_s sum_l w_l L_style^{s,l} / m_{s,l}
             + tv_weight * L_tv``
 
     with content-layer shares ``c_l`` (``content_weight_blend``), style blend weights ``b_s``,
-    layer weights ``w_l`` (``style_layer_weight_exp``) and the style statistic's scale ``k``.
-    One pass of the network serves every term.
+    layer weights ``w_l`` (``style_layer_weight_exp``) and normalisers ``n``, ``m``: each term's
+    loss at a blank feature map (``loss_normalization = relative``), or 1 for content and the
+    style statistic's scale for style (``absolute``). More terms (temporal, masked) are appended
+    to ``terms``; the loss is their sum, reported by kind.
     """
 
     def __init__(
@@ -100,20 +126,27 @@ class Objective(nn.Module):
         super().__init__()
         self.net, self.cfg = net, cfg
         self.amp = use_amp(cfg, content.device)
-        self.content_terms = [(layer, w * cfg.content_weight) for layer, w in cfg.content_layer_shares()]
-        with torch.no_grad():
-            content_feats = self.features(content)
-            self.content_losses = nn.ModuleDict(
-                {layer: ContentLoss(content_feats[layer]) for layer, _ in self.content_terms}
-            )
-            if cfg.loss_normalization == "relative":
-                self.content_terms = [
-                    (layer, w / max(self.content_losses[layer].blank_loss(), 1e-12))
-                    for layer, w in self.content_terms
-                ]
         if not isinstance(styles, StyleTargets):
             styles = StyleTargets.build(self.features, cfg, styles, generator)
-        self.style_losses, self.style_terms = styles.losses, styles.terms
+        self.style_losses = styles.losses  # (registered, so that .to(device) moves them)
+        self.terms: list[Term] = self.terms_for(content, styles)
+
+    def terms_for(self, content: torch.Tensor, styles: StyleTargets) -> list[Term]:
+        """The content terms of ``content``, the style terms of ``styles`` and TV."""
+        cfg = self.cfg
+        terms = []
+        with torch.no_grad():
+            content_feats = self.features(content)
+            for layer, share in cfg.content_layer_shares():
+                loss = ContentLoss(content_feats[layer])
+                w = share * cfg.content_weight
+                if cfg.loss_normalization == "relative":
+                    w = w / max(loss.blank_loss(), 1e-12)
+                terms.append(Term("content", w, loss, layer))
+        terms += [Term("style", w, styles.losses[s][layer], layer) for s, layer, w in styles.terms]
+        if cfg.tv_weight > 0:
+            terms.append(Term("tv", cfg.tv_weight, tv_loss))
+        return terms
 
     def resample(self) -> None:
         for per_layer in self.style_losses:
@@ -126,14 +159,10 @@ class Objective(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(x)
-        content = sum(
-            (w * self.content_losses[layer](feats[layer]) for layer, w in self.content_terms),
-            start=x.new_zeros(()),
-        )
-        style = sum(
-            (w * self.style_losses[s][layer](feats[layer]) for s, layer, w in self.style_terms),
-            start=x.new_zeros(()),
-        )
-        tv = self.cfg.tv_weight * tv_loss(x) if self.cfg.tv_weight > 0 else x.new_zeros(())
-        total = content + style + tv
-        return total, {"content": content, "style": style, "tv": tv}
+        kinds = list(dict.fromkeys([*KINDS, *(t.kind for t in self.terms)]))
+        parts = {
+            kind: sum((t(feats, x) for t in self.terms if t.kind == kind), start=x.new_zeros(()))
+            for kind in kinds
+        }
+        total = sum(parts.values(), start=x.new_zeros(()))
+        return total, parts

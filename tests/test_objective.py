@@ -1,0 +1,61 @@
+"""The objective sums the terms it is given: a new term is one append."""
+
+import pytest
+import torch
+
+from artstyle import StyleConfig
+from artstyle.network import VGGFeatures
+from artstyle.objective import Objective, Term
+from artstyle.runtime import get_weights
+from artstyle.stylizer import Stylizer
+from tests.conftest import gradient_image, stripes_image
+
+pytestmark = pytest.mark.usefixtures("tiny_weights")
+
+
+def _objective(**kw):
+    from artstyle.images import to_tensor
+
+    cfg = StyleConfig(
+        size=48, scales=1, style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",), **kw
+    )
+    net = VGGFeatures("vgg19", get_weights(cfg), cfg.active_layers())
+    return Objective(net, cfg, to_tensor(gradient_image()), [to_tensor(stripes_image())]), cfg
+
+
+def test_standard_terms_and_their_kinds():
+    obj, _ = _objective()
+    assert [t.kind for t in obj.terms] == ["content", "style", "style", "tv"]
+    assert [t.layer for t in obj.terms] == ["relu2_2", "relu1_1", "relu2_1", None]
+    x = torch.rand(1, 3, 40, 48) * 255
+    total, parts = obj(x)
+    assert set(parts) == {"content", "style", "tv"}
+    assert float(total) == pytest.approx(float(sum(parts.values())))
+
+
+def test_relative_terms_are_one_at_a_blank_feature_map():
+    obj, _ = _objective(content_weight=1.0, style_weight=1.0, tv_weight=0.0)
+    for t in obj.terms:
+        feats = {t.layer: torch.zeros_like(t.loss.target) if t.kind == "content" else None}
+        if t.kind == "content":
+            assert float(t(feats, None)) == pytest.approx(1.0, rel=1e-5)
+        else:  # a blank map's Gram loss is mean(A^2): the weight is its inverse times the layer share
+            c = t.loss.target.shape[-1]
+            blank = torch.zeros(1, c, 5, 5)
+            assert float(t({t.layer: blank}, None)) == pytest.approx(0.5, rel=1e-5)  # 2 layers, equal
+
+
+def test_a_new_term_is_one_append_and_is_reported_by_kind():
+    obj, _ = _objective()
+    x = torch.rand(1, 3, 40, 48) * 255
+    before, _ = obj(x)
+    target = torch.full_like(x, 128.0)
+    obj.terms.append(Term("temporal", 2.0, lambda y: ((y - target) ** 2).mean()))
+    total, parts = obj(x)
+    assert float(parts["temporal"]) == pytest.approx(2.0 * float(((x - target) ** 2).mean()), rel=1e-6)
+    assert float(total) == pytest.approx(float(before) + float(parts["temporal"]), rel=1e-6)
+
+
+def test_a_run_reports_every_kind_even_with_tv_off():
+    r = Stylizer(stripes_image(), size=48, scales=1, iterations=2, tv_weight=0.0).stylize(gradient_image())
+    assert r.history[-1]["tv"] == 0.0 and {"content", "style", "total"} <= set(r.history[-1])
