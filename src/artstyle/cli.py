@@ -221,6 +221,29 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
     _finish(out, result)
 
 
+def _runner_options(func: F) -> F:
+    """``--runner``, ``--ray-address`` and ``--ray-cpus-per-run`` for the study commands."""
+    func = click.option(
+        "--ray-cpus-per-run",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="CPUs each run takes on the Ray cluster (its torch threads).",
+    )(func)
+    func = click.option(
+        "--ray-address",
+        default=None,
+        help="Address of the Ray cluster (default: $RAY_ADDRESS; without either a local Ray is started).",
+    )(func)
+    return click.option(
+        "--runner",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where the runs go: one after another here, or as tasks on a Ray cluster.",
+    )(func)
+
+
 def _report_outcomes(outcomes: list[Any], outdir: Path) -> None:
     failed = [o for o in outcomes if o.status == "failed"]
     skipped = sum(o.status == "skipped" for o in outcomes)
@@ -293,8 +316,18 @@ class _ListCommand(click.Command):
     help="Output folder (created; re-running skips finished pairs).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_runner_options
 @config_options
-def grid(contents: tuple[str, ...], styles: tuple[str, ...], outdir: str, quiet: bool, **kwargs: Any) -> None:
+def grid(
+    contents: tuple[str, ...],
+    styles: tuple[str, ...],
+    outdir: str,
+    quiet: bool,
+    runner: str,
+    ray_address: str | None,
+    ray_cpus_per_run: int,
+    **kwargs: Any,
+) -> None:
     """Stylise every photo with every painting and write a contact sheet.
 
     \b
@@ -307,7 +340,15 @@ def grid(contents: tuple[str, ...], styles: tuple[str, ...], outdir: str, quiet:
     cfg = build_config(kwargs)
     data = {"experiment": {"name": "grid"}, "base": cfg.to_dict()}
     exp = parse_experiment(data, "grid", base_dir=Path.cwd(), content=contents, style=styles)
-    _report_outcomes(run_experiment(exp, Path(outdir), progress=not quiet), Path(outdir))
+    outcomes = run_experiment(
+        exp,
+        Path(outdir),
+        progress=not quiet,
+        runner=runner,
+        ray_address=ray_address,
+        cpus_per_run=ray_cpus_per_run,
+    )
+    _report_outcomes(outcomes, Path(outdir))
 
 
 @main.command(cls=_ListCommand)
@@ -335,6 +376,7 @@ def grid(contents: tuple[str, ...], styles: tuple[str, ...], outdir: str, quiet:
     help="Override a base setting, e.g. --set weights=/path/vgg16.pth.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_runner_options
 def experiment(
     file: str,
     outdir: str,
@@ -344,6 +386,9 @@ def experiment(
     quick: bool,
     sets: tuple[str, ...],
     quiet: bool,
+    runner: str,
+    ray_address: str | None,
+    ray_cpus_per_run: int,
 ) -> None:
     """Run the experiment described by FILE (TOML): every photo x painting x variant, then
     comparison sheets, loss curves, a table and report.html / report.md in the output folder."""
@@ -364,7 +409,15 @@ def experiment(
         quick=quick,
         overrides=overrides,
     )
-    _report_outcomes(run_experiment(exp, Path(outdir), progress=not quiet), Path(outdir))
+    outcomes = run_experiment(
+        exp,
+        Path(outdir),
+        progress=not quiet,
+        runner=runner,
+        ray_address=ray_address,
+        cpus_per_run=ray_cpus_per_run,
+    )
+    _report_outcomes(outcomes, Path(outdir))
 
 
 @main.command("config")

@@ -224,13 +224,19 @@ def save_image(
 ) -> None:
     """Save atomically in the format named by the suffix (see :func:`atomic_write_bytes`)."""
     p = Path(path)
+    atomic_write_bytes(p, encode_image(im, p), overwrite=overwrite, protect=protect)
+
+
+def encode_image(im: Image.Image, path: str | os.PathLike[str]) -> bytes:
+    """``im`` encoded in the format named by ``path``'s suffix."""
+    p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ArtstyleError(f"{p}: unknown output format {p.suffix!r}")
     buf = io.BytesIO()
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     im.save(buf, fmt, **kwargs)
-    atomic_write_bytes(p, buf.getvalue(), overwrite=overwrite, protect=protect)
+    return buf.getvalue()
 
 
 # -- built-in defaults -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import math
 import platform
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from artstyle import __version__
-from artstyle.config import StyleConfig
+from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import OutputExistsError, atomic_write_bytes
-from artstyle.images import as_image, check_writable, save_image
+from artstyle.images import as_image, check_writable, encode_image, save_image
 from artstyle.pyramid import level_plan
 from artstyle.stylizer import Step, StyleResult, finish_image, stylize
 
@@ -101,8 +102,34 @@ def write_sidecar(
     history: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Everything needed to reproduce and judge ``out``: config, inputs, versions, losses, timings."""
+    data = sidecar_data(out.name, result, cfg, content, styles, opts, error=error, history=history)
+    return write_sidecar_data(out, data, opts.overwrite, _inputs(content, styles))
+
+
+def write_sidecar_data(
+    out: Path, data: dict[str, Any], overwrite: bool, protect: Sequence[Path] = ()
+) -> Path:
+    """Write ``data`` (see :func:`sidecar_data`) as ``out``'s sidecar, atomically."""
+    path = sidecar_path(out)
+    text = json.dumps(_finite(data), indent=1, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode(), overwrite=overwrite, protect=protect)
+    return path
+
+
+def sidecar_data(
+    name: str,
+    result: StyleResult | None,
+    cfg: StyleConfig,
+    content: Source,
+    styles: Sequence[Source],
+    opts: JobOptions,
+    *,
+    error: str = "",
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The sidecar of output ``name`` as a dict (JSON-ready once NaNs are named)."""
     data: dict[str, Any] = {
-        "output": out.name,
+        "output": name,
         "config": cfg.to_dict(),
         "seed": cfg.seed,
         "content": content.describe(),
@@ -125,12 +152,7 @@ def write_sidecar(
         data.update(history=history or [])
     if error:
         data["error"] = error
-    path = sidecar_path(out)
-    text = json.dumps(_finite(data), indent=1, allow_nan=False)
-    atomic_write_bytes(
-        path, (text + "\n").encode(), overwrite=opts.overwrite, protect=_inputs(content, styles)
-    )
-    return path
+    return data
 
 
 def _finite(v: Any) -> Any:
@@ -339,3 +361,42 @@ class Interrupts:
             yield
         finally:
             signal.signal(signal.SIGINT, old)
+
+
+def execute_run(
+    config: dict[str, Any],
+    content: tuple[str, str, bytes],
+    styles: Sequence[tuple[str, str, bytes]],
+    output_name: str,
+    extra: dict[str, Any] | None = None,
+    threads: int = 0,
+) -> dict[str, Any]:
+    """One run from bytes to bytes, for a worker that does not share the driver's disk.
+
+    The inputs come as ``(name, sha256, file bytes)`` and are loaded exactly as files are; the
+    result is ``{"status": "done" | "interrupted", "image": PNG bytes, "sidecar": dict}`` or
+    ``{"status": "failed", "message": ...}`` for an error of the run's own (bad input or settings,
+    a NaN): those are reported, not retried.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        cfg = from_dict(config)
+        sources = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, (name, sha, data) in enumerate([content, *styles]):
+                p = Path(tmp) / f"input{i}{Path(name).suffix.lower() or '.img'}"
+                p.write_bytes(data)
+                try:
+                    sources.append(Source(as_image(p, name), name, sha))
+                except ArtstyleError as e:  # name the user's file, not the temporary copy
+                    raise ArtstyleError(str(e).replace(str(p), name)) from None
+        result = stylize(sources[0].image, [s.image for s in sources[1:]], cfg)
+    except ArtstyleError as e:
+        return {"status": "failed", "message": str(e)}
+    side = sidecar_data(output_name, result, cfg, sources[0], sources[1:], JobOptions(extra=extra or {}))
+    return {
+        "status": "interrupted" if result.interrupted else "done",
+        "image": encode_image(result.image, output_name),
+        "sidecar": _finite(side),
+    }

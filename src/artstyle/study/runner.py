@@ -37,12 +37,23 @@ def _up_to_date(spec: RunSpec, hashes: dict[Path, str]) -> dict[str, Any] | None
     return data
 
 
-def run_experiment(exp: Experiment, outdir: str | Path, *, progress: bool = True) -> list[Outcome]:
+def run_experiment(
+    exp: Experiment,
+    outdir: str | Path,
+    *,
+    progress: bool = True,
+    runner: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: int = 1,
+) -> list[Outcome]:
     """Run every pair x variant (skipping finished ones), then write sheets, plots, table, report.
 
-    A failed run is reported and the rest go on. Ctrl-C stops after writing the report of what
-    is done, then re-raises.
+    ``runner``: ``local`` runs one after another in this process; ``ray`` sends each run to a
+    Ray cluster (see :mod:`artstyle.study.ray_runner`). Either way a failed run is reported and
+    the rest go on, and Ctrl-C stops after writing the report of what is done, then re-raises.
     """
+    if runner not in ("local", "ray"):
+        raise ArtstyleError(f"unknown runner {runner!r}; choose local or ray")
     out = Path(outdir)
     try:
         (out / "images").mkdir(parents=True, exist_ok=True)
@@ -69,18 +80,40 @@ def run_experiment(exp: Experiment, outdir: str | Path, *, progress: bool = True
         ).encode(),
     )
     outcomes: list[Outcome] = []
-    sources: dict[Path, Source] = {}
     hashes: dict[Path, str] = {}
-    bar = tqdm(total=len(specs), desc=f"{exp.name}", unit="run", disable=not progress, position=0)
+    todo = []
+    for spec in specs:
+        done = _up_to_date(spec, hashes)
+        if done is not None:
+            outcomes.append(Outcome(spec, "skipped", "up to date", done))
+        else:
+            todo.append(spec)
+    if runner == "ray":
+        from artstyle.study.ray_runner import run_on_ray
+
+        more, interrupted = run_on_ray(exp, todo, len(outcomes), progress, ray_address, cpus_per_run)
+    else:
+        more, interrupted = _run_local(exp, todo, len(outcomes), progress)
+    order = {id(spec): i for i, spec in enumerate(specs)}
+    outcomes = sorted(outcomes + more, key=lambda o: order[id(o.spec)])
+    write_report(exp, out, outcomes)
+    if interrupted:
+        raise KeyboardInterrupt
+    return outcomes
+
+
+def _run_local(
+    exp: Experiment, specs: list[RunSpec], skipped: int, progress: bool
+) -> tuple[list[Outcome], bool]:
+    """The runs one after another in this process; (outcomes, interrupted)."""
+    outcomes: list[Outcome] = []
+    sources: dict[Path, Source] = {}
+    total = len(specs) + skipped
+    bar = tqdm(total=total, initial=skipped, desc=exp.name, unit="run", disable=not progress)
     interrupted = False
     try:
         for spec in specs:
             bar.set_postfix_str(f"{spec.pair} {spec.variant.name}"[:60])
-            done = _up_to_date(spec, hashes)
-            if done is not None:
-                outcomes.append(Outcome(spec, "skipped", "up to date", done))
-                bar.update(1)
-                continue
             try:
                 for p in (spec.content, spec.style):
                     if p not in sources:
@@ -111,7 +144,4 @@ def run_experiment(exp: Experiment, outdir: str | Path, *, progress: bool = True
         interrupted = True
     finally:
         bar.close()
-    write_report(exp, out, outcomes)
-    if interrupted:
-        raise KeyboardInterrupt
-    return outcomes
+    return outcomes, interrupted
