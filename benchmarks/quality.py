@@ -147,7 +147,7 @@ def ingest(ref_dir: Path, name: str) -> dict:
 
 def make_references(args: argparse.Namespace, judge: Judge) -> None:
     """pastiche 1.6.0, 1000 steps, 512 px, seed 0, on REFERENCE_PAIRS; records command, wall, distances."""
-    exe = pastiche_env(args.venv)
+    exe = None if args.ingest_only else pastiche_env(args.venv)
     ref_dir = args.out / "pastiche"
     ref_dir.mkdir(parents=True, exist_ok=True)
     data = json.loads(REFERENCES.read_text()) if REFERENCES.exists() else {"pairs": {}}
@@ -162,12 +162,19 @@ def make_references(args: argparse.Namespace, judge: Judge) -> None:
         if name in data["pairs"] and out.exists() and not args.force:
             continue
         log = ref_dir / f"{name}.log"
-        if out.exists() and log.exists() and not args.force:
+        made = (ref_dir / "walls.txt").exists() and name in (ref_dir / "walls.txt").read_text()
+        if out.exists() and log.exists() and made and not args.force:
             r = ingest(ref_dir, name)  # made by the same command outside this script (see ingest)
+            r["threads"] = 1
+        elif args.ingest_only:
+            print(f"{name}: no finished reference to ingest; skipped", flush=True)
+            continue
         else:
             r = run_pastiche(exe, c, s, 1000, args.size, out)
+            r["threads"] = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
         r["command"] = (
-            f"pastiche --device cpu --size {args.size} --num-steps 1000 --seed 0 --info-step 10 "
+            f"OMP_NUM_THREADS={r['threads']} pastiche --device cpu --size {args.size} --num-steps 1000 "
+            f"--seed 0 --info-step 10 "
             f"--content ../shared/images/content/{photo} --styles ../shared/images/style/{painting} "
             f"--output {name}.png"
         )
@@ -301,6 +308,11 @@ def main() -> None:
         "--make-references", action="store_true", help="run pastiche 1000 steps on the reference pairs"
     )
     ap.add_argument("--force", action="store_true", help="with --make-references: redo existing references")
+    ap.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="with --make-references: record the references already made by hand, run no pastiche",
+    )
     ap.add_argument("--pastiche-calibrate", type=int, default=0, metavar="STEPS")
     args = ap.parse_args()
     if not SHARED.is_dir():
