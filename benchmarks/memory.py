@@ -43,17 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             out = Path(tmp) / f"m{size}.png"
-            flags = [
-                "--size",
-                str(size),
-                "--scales",
-                "1",
-                "--iterations",
-                str(args.iterations),
-                "-q",
-                "--device",
-                "cpu",
-            ]
+            flags = ["--size", str(size), "--scales", "1", "--iterations", str(args.iterations), "-q"]
             cmd = [
                 exe,
                 "stylize",
@@ -72,22 +62,19 @@ def main() -> None:
             side = json.loads(Path(str(out) + ".json").read_text())
             cfg = StyleConfig(size=size, scales=1, iterations=args.iterations, device="cpu")
             est = estimate_memory(csize, [ssize], cfg) / 2**30
-            peak = side["peak_memory_mb"] / 1024
-            print(
-                f"| {size} | {peak:.2f} | {est:.2f} | {est / peak:.2f} | {side['timings']['total_s']:.0f} |"
-            )
-    have = available_memory()
-    big = StyleConfig(size=8192, scales=1)
-    print(
-        f"\navailable now: {have / 2**30:.1f} GB; a run at 8192 px would need "
-        f"{estimate_memory(csize, [ssize], big) / 2**30:.1f} GB and is refused before any work:"
-    )
-    done = subprocess.run(
-        [exe, "stylize", str(args.content), str(args.style), "-o", f"{tmp}/never.png", "--size", "8192"],
-        capture_output=True,
-        text=True,
-    )
-    print(f"exit {done.returncode}: {done.stderr.strip()}")
+            peak, wall = side["peak_memory_mb"] / 1024, side["timings"]["total_s"]
+            print(f"| {size} | {peak:.2f} | {est:.2f} | {est / peak:.2f} | {wall:.0f} |")
+        have = available_memory() or 0
+        big = StyleConfig(size=8192, scales=1)
+        need = estimate_memory(csize, [ssize], big) / 2**30
+        print(f"\navailable now: {have / 2**30:.1f} GB; at 8192 px a run needs {need:.1f} GB; the tool says:")
+        never = Path(tmp) / "never.png"
+        done = subprocess.run(
+            [exe, "stylize", str(args.content), str(args.style), "-o", str(never), "--size", "8192"],
+            capture_output=True,
+            text=True,
+        )
+        print(f"exit {done.returncode}: {done.stderr.strip()}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import OutputExistsError, atomic_write_bytes
 from artstyle.images import as_image, check_writable, encode_image, save_image
 from artstyle.pyramid import level_plan
-from artstyle.stylizer import Step, StyleResult, finish_image, stylize
+from artstyle.runtime import resolve_device
+from artstyle.stylizer import Step, StyleResult, finish_image, preflight, stylize
 
 
 @dataclass
@@ -248,6 +249,7 @@ def run_job(
         else []
     )
     out_path = check_output(out, opts.overwrite, inputs, planned)
+    preflight(content.image.size, [s.image.size for s in styles], cfg, resolve_device(cfg.device))
     progress = _Progress(content.image, cfg, opts)
     style_images = [s.image for s in styles]
 

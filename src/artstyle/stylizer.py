@@ -165,9 +165,7 @@ class Stylizer:
         cfg = self.cfg
         content = as_image(content, "content")
         start = None if initial is None else as_image(initial, "initial")
-        level_plan(content.size, cfg)  # a photo the network cannot read fails here, before any work
-        if self.device.type == "cpu":
-            check_memory(content.size, [s.size for s in self.styles], cfg)
+        preflight(content.size, [s.size for s in self.styles], cfg, self.device)
         try:
             yield from self._iterate(content, start)
         except torch.OutOfMemoryError:
@@ -309,6 +307,19 @@ class Stylizer:
                 else to_tensor(resize(start, full), device)
             )
             yield Step(0, 0, len(levels), len(levels), full, {}, time.perf_counter() - t0, x)
+
+
+def preflight(
+    content_size: tuple[int, int],
+    style_sizes: Sequence[tuple[int, int]],
+    cfg: StyleConfig,
+    device: torch.device,
+) -> None:
+    """What fails before any work: a photo the network cannot read at this size, and (on the CPU)
+    a run that needs more memory than there is."""
+    level_plan(content_size, cfg)
+    if device.type == "cpu":
+        check_memory(content_size, style_sizes, cfg)
 
 
 def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> Image.Image:
