@@ -316,7 +316,8 @@ def preflight(
     device: torch.device,
 ) -> None:
     """What fails before any work: a photo the network cannot read at this size, and (on the CPU)
-    a run that needs more memory than there is."""
+    a run that needs more memory than there is (and layers the network does not have)."""
+    check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
     level_plan(content_size, cfg)
     if device.type == "cpu":
         check_memory(content_size, style_sizes, cfg)
