@@ -349,6 +349,30 @@ for _kind, _msg in _WEIGHTS:
         Case(f"weights-{_kind}", lambda ws, k=_kind: _stylize(ws, "--weights", _weights(ws, k)), _msg)
     )
 
+
+# -- the Ray runner ---------------------------------------------------------------------------------
+def _grid(ws: Path, *extra: str) -> list[str]:
+    return [
+        "grid",
+        "--content",
+        str(ws / "photo.png"),
+        "--style",
+        str(ws / "painting.png"),
+        "-o",
+        str(ws / "g"),
+    ] + [*extra]
+
+
+CASES += [
+    Case(
+        "ray-unreachable",
+        lambda ws: _grid(ws, "--runner", "ray", "--ray-address", "127.0.0.1:1"),
+        "cannot reach",
+    ),
+    Case("ray-bad-runner", lambda ws: _grid(ws, "--runner", "spark"), "spark", 2),
+    Case("ray-cpus-zero", lambda ws: _grid(ws, "--runner", "ray", "--ray-cpus-per-run", "0"), "cpus", 2),
+]
+
 # -- too big for the memory: refused before any work ------------------------------------------------
 CASES.append(Case("memory-size-16384", lambda ws: _stylize(ws, "--size", "16384"), "needs about .* GB"))
 CASES.append(

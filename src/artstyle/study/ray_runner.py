@@ -14,6 +14,7 @@ must have artstyle installed (and the weights: the Caffe VGG19 is fetched once p
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _probe(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -57,6 +60,21 @@ def connect(address: str | None) -> bool:
         where = address or "a local Ray"
         raise ArtstyleError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
     return True
+
+
+def _probe(address: str, timeout: float = 10.0) -> None:
+    """Fail in one line, within ``timeout`` seconds, when nothing listens at a ``host:port``
+    address (Ray itself would retry for minutes). Other forms (``auto``, ``ray://``) go to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ArtstyleError(
+            f"cannot reach the Ray cluster at {address} ({e.strerror or e}); is it running?"
+        ) from None
 
 
 def _task(
