@@ -352,15 +352,8 @@ for _kind, _msg in _WEIGHTS:
 
 # -- the Ray runner ---------------------------------------------------------------------------------
 def _grid(ws: Path, *extra: str) -> list[str]:
-    return [
-        "grid",
-        "--content",
-        str(ws / "photo.png"),
-        "--style",
-        str(ws / "painting.png"),
-        "-o",
-        str(ws / "g"),
-    ] + [*extra]
+    images = ["--content", str(ws / "photo.png"), "--style", str(ws / "painting.png")]
+    return ["grid", *images, "-o", str(ws / "g"), *extra]
 
 
 CASES += [
