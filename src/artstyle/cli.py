@@ -244,6 +244,15 @@ def _runner_options(func: F) -> F:
     )(func)
 
 
+def _run_study(exp: Any, outdir: str, quiet: bool, runner: str, address: str | None, cpus: int) -> None:
+    from artstyle.study.runner import run_experiment
+
+    outcomes = run_experiment(
+        exp, Path(outdir), progress=not quiet, runner=runner, ray_address=address, cpus_per_run=cpus
+    )
+    _report_outcomes(outcomes, Path(outdir))
+
+
 def _report_outcomes(outcomes: list[Any], outdir: Path) -> None:
     failed = [o for o in outcomes if o.status == "failed"]
     skipped = sum(o.status == "skipped" for o in outcomes)
@@ -335,20 +344,11 @@ def grid(
     artstyle grid --content a.jpg --content b.jpg --style x.jpg -o out/ --size 256
     """
     from artstyle.study.experiment import parse_experiment
-    from artstyle.study.runner import run_experiment
 
     cfg = build_config(kwargs)
     data = {"experiment": {"name": "grid"}, "base": cfg.to_dict()}
     exp = parse_experiment(data, "grid", base_dir=Path.cwd(), content=contents, style=styles)
-    outcomes = run_experiment(
-        exp,
-        Path(outdir),
-        progress=not quiet,
-        runner=runner,
-        ray_address=ray_address,
-        cpus_per_run=ray_cpus_per_run,
-    )
-    _report_outcomes(outcomes, Path(outdir))
+    _run_study(exp, outdir, quiet, runner, ray_address, ray_cpus_per_run)
 
 
 @main.command(cls=_ListCommand)
@@ -393,7 +393,6 @@ def experiment(
     """Run the experiment described by FILE (TOML): every photo x painting x variant, then
     comparison sheets, loss curves, a table and report.html / report.md in the output folder."""
     from artstyle.study.experiment import load_experiment
-    from artstyle.study.runner import run_experiment
 
     overrides = {}
     for item in sets:
@@ -409,15 +408,7 @@ def experiment(
         quick=quick,
         overrides=overrides,
     )
-    outcomes = run_experiment(
-        exp,
-        Path(outdir),
-        progress=not quiet,
-        runner=runner,
-        ray_address=ray_address,
-        cpus_per_run=ray_cpus_per_run,
-    )
-    _report_outcomes(outcomes, Path(outdir))
+    _run_study(exp, outdir, quiet, runner, ray_address, ray_cpus_per_run)
 
 
 @main.command("config")

@@ -206,7 +206,10 @@ class StyleConfig:
     )
     # -- start and colour ------------------------------------------------------------------------
     initial: str = _f(
-        "content", "Initial image: content, noise, style, or the path of an image.", group="start"
+        "content",
+        "Initial image: content (the photo), matched (the photo recoloured to the painting's colour "
+        "mean and covariance), noise, style, or the path of an image.",
+        group="start",
     )
     initial_noiseblend: float = _f(
         0.0,
