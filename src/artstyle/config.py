@@ -206,7 +206,7 @@ class StyleConfig:
     )
     # -- start and colour ------------------------------------------------------------------------
     initial: str = _f(
-        "content",
+        "matched",
         "Initial image: content (the photo), matched (the photo recoloured to the painting's colour "
         "mean and covariance), noise, style, or the path of an image.",
         group="start",
@@ -410,6 +410,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scales": 1,
         "ema_decay": 0.0,
         "loss_normalization": "absolute",
+        "initial": "content",
     },
     "study-vgg16-lbfgs": {
         "network": "vgg16",
@@ -425,6 +426,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scales": 1,
         "ema_decay": 0.0,
         "loss_normalization": "absolute",
+        "initial": "content",
     },
     "fast": {"size": 256, "scales": 2, "iterations": 60, "coarse_iterations": 100},
 }
