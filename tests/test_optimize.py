@@ -23,7 +23,9 @@ SMALL = dict(
 
 #: The weights of the study's normalisation (the default before relative terms), under which these
 #: tests were written: a scale at which the random network's first L-BFGS step overshoots.
-ABSOLUTE = dict(loss_normalization="absolute", content_weight=5.0, style_weight=5e3, tv_weight=10.0)
+ABSOLUTE = dict(
+    loss_normalization="absolute", content_weight=5.0, style_weight=5e3, tv_weight=10.0, initial="content"
+)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
@@ -83,8 +85,20 @@ def test_same_seed_same_result_and_noise_init_differs_by_seed():
 
 
 def test_zero_iterations_returns_the_initial_image():
-    r = stylize(gradient_image(), [stripes_image()], StyleConfig(**{**SMALL, "iterations": 0}))
+    cfg = StyleConfig(**{**SMALL, "iterations": 0, "initial": "content"})
+    r = stylize(gradient_image(), [stripes_image()], cfg)
     assert np.abs(np.asarray(r.image, dtype=int) - np.asarray(gradient_image(), dtype=int)).max() <= 1
+
+
+def test_the_default_start_is_the_photo_in_the_paintings_colours():
+    from artstyle import color
+
+    r = stylize(gradient_image(), [stripes_image()], StyleConfig(**{**SMALL, "iterations": 0}))
+    expected = np.asarray(color.match_color(gradient_image(), stripes_image()), dtype=int)
+    assert np.abs(np.asarray(r.image, dtype=int) - expected).max() <= 1
+    got = np.asarray(r.image, dtype=float).reshape(-1, 3)
+    target = np.asarray(stripes_image(), dtype=float).reshape(-1, 3)
+    assert np.allclose(got.mean(0), target.mean(0), atol=8)  # the painting's mean colour (up to clipping)
 
 
 def test_ctrl_c_keeps_the_image_so_far():
@@ -115,7 +129,7 @@ def test_several_styles_and_blend_weights():
 
 
 def test_ema_output_is_smoother_than_the_iterate():
-    cfg = StyleConfig(optimizer="adam", learning_rate=20.0, **{**SMALL, "iterations": 10})
+    cfg = StyleConfig(optimizer="adam", learning_rate=20.0, initial="content", **{**SMALL, "iterations": 10})
     plain = stylize(gradient_image(), [stripes_image()], cfg).image
     ema = stylize(gradient_image(), [stripes_image()], cfg.replace(ema_decay=0.8)).image
     from artstyle.images import to_tensor
