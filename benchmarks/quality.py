@@ -264,6 +264,8 @@ def sheets(args: argparse.Namespace, pairs: list[tuple[str, str]], settings: lis
         for label, _ in settings:
             out = args.out / label / f"{name}.png"
             row.append((load_image(out) if out.exists() else None, label))
+        if all(im is None for im, _ in row[2:]):
+            continue  # (a pair not run yet)
         for im, cap in row[2:]:
             if im is not None:
                 crow.append((im.crop(crop_box(im.size)), f"{cap} 1:1"))
@@ -320,11 +322,14 @@ def main() -> None:
             d = args.out / label
             d.mkdir(exist_ok=True)
             out, meta = d / f"{name}.png", d / f"{name}.quality.json"
-            if args.reuse and out.exists() and meta.exists():
+            if (args.reuse or args.report_only) and out.exists() and meta.exists():
                 old = json.loads(meta.read_text())
                 if old.get("flags") == flags and old.get("size") == args.size:
                     results[label][name] = old["result"]
                     continue
+            if args.report_only:
+                print(f"{label} {name}: not run yet; left out", flush=True)
+                continue
             try:
                 wall = run_artstyle(c, s, out, args.size, flags)
             except RuntimeError as e:
