@@ -353,7 +353,7 @@ for _kind, _msg in _WEIGHTS:
 # -- the Ray runner ---------------------------------------------------------------------------------
 def _grid(ws: Path, *extra: str) -> list[str]:
     images = ["--content", str(ws / "photo.png"), "--style", str(ws / "painting.png")]
-    return ["grid", *images, "-o", str(ws / "g"), *extra]
+    return ["grid", *images, "-o", str(ws / "g"), *FAST, *extra]
 
 
 CASES += [

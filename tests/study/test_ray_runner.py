@@ -30,7 +30,7 @@ pytestmark = pytest.mark.ray
 TINY = dict(size=40, scales=1, iterations=2, style_layers=["relu1_1", "relu2_1"], content_layers=["relu2_2"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray():
     ray.init(
         address="local",

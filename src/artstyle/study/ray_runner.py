@@ -43,11 +43,11 @@ def connect(address: str | None) -> bool:
     """Connect to the cluster at ``address`` (or ``$RAY_ADDRESS``); without either, start a local
     Ray. Returns whether this call started Ray (and so should stop it)."""
     ray = _ray()
-    if ray.is_initialized():
-        return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         _probe(address)
+    if ray.is_initialized():  # (a program that embeds the runner and connected itself)
+        return False
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
