@@ -30,7 +30,7 @@ from tqdm import tqdm
 from artstyle import __version__
 from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.files import OutputExistsError, atomic_write_bytes
+from artstyle.files import OutputExistsError, atomic_write_bytes, check_not_input
 from artstyle.images import as_image, check_writable, encode_image, save_image
 from artstyle.pyramid import level_plan
 from artstyle.runtime import resolve_device
@@ -183,12 +183,11 @@ def check_output(
 ) -> Path:
     """The output and its sidecar (and ``also``: checkpoints, demo inputs) can be written, none is
     one of ``inputs``, and nothing the user has is replaced unasked."""
-    p = check_writable(out, overwrite, inputs)
-    for q in also:
-        check_writable(q, overwrite, inputs)
-    side = sidecar_path(p)
-    if (side.exists() or side.is_symlink()) and not overwrite:
-        raise ArtstyleError(f"{side}: already exists; pass --overwrite to replace it")
+    p = check_writable(out, overwrite, inputs)  # (the folder's writability is probed once, here)
+    for q in (*also, sidecar_path(p)):
+        check_not_input(q, inputs)
+        if (q.exists() or q.is_symlink()) and not overwrite:
+            raise ArtstyleError(f"{q}: already exists; pass --overwrite to replace it")
     return p
 
 
