@@ -361,7 +361,9 @@ class Interrupts:
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, old)
+            # After a Ctrl-C the caller is on its way out with the image saved: a further Ctrl-C
+            # must not land in a destructor on the way (Python would print it as a traceback).
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.requested else old)
 
 
 def execute_run(
