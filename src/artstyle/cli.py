@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+import threading
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -428,6 +429,71 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return repr(v)
+
+
+@main.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any but loopback needs a token.",
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False),
+    help="Folder of uploads and results [default: the user's data folder].",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@click.option("--token", help="Access token (generated when --host is not loopback and none is given).")
+@click.option("--max-upload-mb", default=25.0, show_default=True, type=click.FloatRange(0.1, 2000))
+@click.option("--queue-limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+def serve(
+    host: str,
+    port: int,
+    data: str | None,
+    open_browser: bool,
+    token: str | None,
+    max_upload_mb: float,
+    queue_limit: int,
+) -> None:
+    """Start the studio: a local web page to stylise, watch it paint, cancel, and keep a gallery."""
+    try:
+        import uvicorn
+
+        from artstyle.web.app import LOOPBACK, create_app
+        from artstyle.web.store import default_data_dir
+    except ImportError:
+        raise ArtstyleError('artstyle serve needs the web extra: pip install "artstyle[web]"') from None
+    import secrets
+    import socket
+    import webbrowser
+
+    loopback = host in LOOPBACK
+    if not loopback and not token:
+        token = secrets.token_urlsafe(24)
+    try:  # a busy port is one line, before anything starts
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise ArtstyleError(
+            f"cannot listen on {host}:{port} ({e.strerror or e}); pass another --port"
+        ) from None
+    folder = Path(data) if data else default_data_dir()
+    app = create_app(
+        folder,
+        token=token,
+        max_upload_mb=max_upload_mb,
+        queue_limit=queue_limit,
+        hosts=(*LOOPBACK, host) if loopback else None,
+    )
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    click.echo(f"artstyle studio: {url}  (data: {folder}; Ctrl-C stops)", err=True)
+    if open_browser:
+        threading.Timer(1.5, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @main.command("fetch-weights")

@@ -44,12 +44,15 @@ def _f(
     hi: float | None = None,
     lo_open: bool = False,
     hi_open: bool = False,
+    named: tuple[str, ...] = (),
 ) -> Any:
     """A dataclass field whose metadata carries the help text, group and bounds used by every
-    interface (flags, config files, the web form's schema) and by validation."""
+    interface (flags, config files, the web form's schema) and by validation. ``named``: the
+    names a string field takes besides a file path (a web form offers only these)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults")
     meta = {"doc": doc, "group": group, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
+    meta["named"] = named
     return field(default=default, metadata=meta)
 
 
@@ -108,6 +111,7 @@ class StyleConfig:
         "Weights: auto (vgg19-caffe for vgg19, vgg16-torchvision for vgg16), vgg19-caffe, "
         "vgg19-torchvision, vgg16-torchvision, or the path of a local state dict.",
         group="network",
+        named=("auto", "vgg19-caffe", "vgg19-torchvision", "vgg16-torchvision"),
     )
     pooling: Pooling = _f("max", "Pooling in the network: max or avg (Gatys: avg).", group="network")
     # -- sizes ---------------------------------------------------------------------------------
@@ -223,6 +227,7 @@ class StyleConfig:
         "Initial image: content (the photo), matched (the photo recoloured to the painting's colour "
         "mean and covariance), noise, style, or the path of an image.",
         group="start",
+        named=("matched", "content", "noise", "style"),
     )
     initial_noiseblend: float = _f(
         0.0,
@@ -493,6 +498,8 @@ def schema() -> dict[str, Any]:
         }
         if origin is Literal:
             entry["choices"] = list(typing.get_args(tp))
+        if f.metadata["named"]:
+            entry["named"] = list(f.metadata["named"])  # (or a path, where the program reads files)
         if origin is tuple:
             (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
             entry["items"] = _schema_type(item)

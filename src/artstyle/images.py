@@ -47,6 +47,16 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     are converted; transparency is composited on white. Raises ArtstyleError for anything else.
     """
     p = check_regular_file(path, "image")
+    return _decode(p, str(p))
+
+
+def decode_image(data: bytes, name: str = "upload") -> Image.Image:
+    """:func:`load_image` for bytes in memory (an upload): checked by content, not by name, and the
+    pixel-count guard runs on the header, before anything is decoded."""
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(p: Path | io.BytesIO, label: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -60,17 +70,17 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
                 Image.MAX_IMAGE_PIXELS = old
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ArtstyleError(
-            f"{p}: image is too large (over {MAX_PIXELS // 1_000_000} megapixels); refusing to decode it"
+            f"{label}: image is too large (over {MAX_PIXELS // 1_000_000} megapixels); refusing to decode it"
         ) from None
     except UnidentifiedImageError:
-        raise ArtstyleError(f"{p}: not an image file Pillow can read") from None
+        raise ArtstyleError(f"{label}: not an image file Pillow can read") from None
     except PermissionError:
-        raise ArtstyleError(f"{p}: permission denied") from None
+        raise ArtstyleError(f"{label}: permission denied") from None
     except (OSError, SyntaxError, ValueError) as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg:
-            raise ArtstyleError(f"{p}: image file is truncated") from None
-        raise ArtstyleError(f"{p}: cannot decode image ({msg})") from None
+            raise ArtstyleError(f"{label}: image file is truncated") from None
+        raise ArtstyleError(f"{label}: cannot decode image ({msg})") from None
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

@@ -256,3 +256,14 @@ tv_weight = 2.0
     )
     quick = load_experiment(p, content=[pictures / "content"], style=[pictures / "style"], quick=True)
     assert quick.config_for(quick.variants[0]).size == 192  # [quick] (default table) is explicit too
+
+
+def test_shipped_experiments_are_found_by_name() -> None:
+    from artstyle.study.experiment import find_experiment, shipped_experiments
+
+    shipped = shipped_experiments()
+    assert {"pooling", "study_grid", "style_weight"} <= set(shipped)
+    assert find_experiment("pooling") == shipped["pooling"] and shipped["pooling"].is_file()
+    with pytest.raises(ArtstyleError, match="no such experiment file or shipped experiment"):
+        find_experiment("nonesuch")
+    assert find_experiment("mine.toml").name == "mine.toml"  # a path is left to the loader

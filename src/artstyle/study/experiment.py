@@ -268,8 +268,36 @@ def _short(v: Any) -> str:
     return str(v)
 
 
+#: The experiments shipped with the package (``artstyle experiment pooling`` finds pooling.toml).
+SHIPPED = Path(__file__).resolve().parent / "experiments"
+
+
+def shipped_experiments() -> dict[str, Path]:
+    """The shipped experiments by name."""
+    return {p.stem: p for p in sorted(SHIPPED.glob("*.toml"))}
+
+
+def find_experiment(name_or_path: str | Path) -> Path:
+    """A path to an experiment file, or a shipped experiment's name (``pooling``)."""
+    p = Path(name_or_path)
+    if p.exists() or p.is_symlink() or p.suffix or len(p.parts) > 1:
+        return p
+    shipped = shipped_experiments()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    raise ArtstyleError(
+        f"{name_or_path}: no such experiment file or shipped experiment ({', '.join(shipped)})"
+    )
+
+
+def read_description(path: Path) -> dict[str, Any]:
+    """An experiment file's name and description, for a list to choose from."""
+    meta = _read_toml(path).get("experiment", {})
+    return {"title": str(meta.get("name", path.stem)), "description": str(meta.get("description", ""))}
+
+
 def load_experiment(path: str | Path, **kwargs: Any) -> Experiment:
-    p = Path(path)
+    p = find_experiment(path)
     return parse_experiment(_read_toml(p), str(p), base_dir=p.resolve().parent, **kwargs)
 
 

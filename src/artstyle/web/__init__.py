@@ -1,0 +1,7 @@
+"""artstyle studio: a local web app to stylise, watch the picture form, cancel, and keep a gallery.
+
+The web process (:mod:`artstyle.web.app`) answers the page and the JSON API; runs happen in one
+worker process (:mod:`artstyle.web.worker`) fed by the queue of :mod:`artstyle.web.manager`;
+everything persists in a data folder (:mod:`artstyle.web.store`). An optional extra:
+``pip install "artstyle[web]"``.
+"""

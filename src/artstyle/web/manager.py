@@ -1,0 +1,259 @@
+"""The studio's queue: jobs in order, one worker process, cancel, and what survives a restart.
+
+The manager lives in the web process. It keeps every job's record (``job.json`` in the data
+folder), sends the next queued job to the worker (:mod:`artstyle.web.worker`) when it is idle,
+and applies the worker's events to the records; the API and the event streams read the records.
+A worker that dies is replaced and its job marked failed with its last image kept; a job that was
+running when the server stopped is ``interrupted`` on the next start, with its last preview as
+its image; queued jobs are queued again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import queue
+import shutil
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from artstyle.errors import ArtstyleError
+from artstyle.web import worker
+from artstyle.web.store import NotFound, Store
+
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+#: At most this many points of a loss curve are kept (thinned evenly as it grows).
+CURVE_POINTS = 600
+
+
+class QueueFull(ArtstyleError):
+    pass
+
+
+def _clean(v: Any) -> Any:
+    """JSON has no NaN or infinity: such numbers become None."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+class Manager:
+    def __init__(self, store: Store, *, queue_limit: int = 20, worker_init: str | None = None) -> None:
+        self.store = store
+        self.queue_limit = queue_limit
+        self.worker_init = worker_init
+        self.lock = threading.RLock()
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.queue: deque[str] = deque()
+        self.running: str | None = None
+        self.seq = 0
+        self.accepting = True
+        self._ctx = mp.get_context("spawn")  # (the web process has threads: never fork it)
+        self._stop = threading.Event()
+        self._pump: threading.Thread | None = None
+        self._saved_at: dict[str, float] = {}
+
+    # ---- life -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for rec in sorted(self.store.load_jobs(), key=lambda r: r.get("created", 0)):
+            if rec.get("status") == "running":
+                self._interrupted(rec, "the server stopped while this job ran")
+            elif rec.get("status") == "queued":
+                self.queue.append(rec["id"])
+            self.jobs[rec["id"]] = rec
+        self._start_worker()
+        self._pump = threading.Thread(target=self._loop, name="artstyle-queue", daemon=True)
+        self._pump.start()
+
+    def _start_worker(self) -> None:
+        self.tasks = self._ctx.Queue()
+        self.events = self._ctx.Queue()
+        self.cancel = self._ctx.Array("q", 2)
+        self.proc = self._ctx.Process(
+            target=worker.main,
+            args=(self.tasks, self.events, self.cancel, self.worker_init),
+            name="artstyle-worker",
+            daemon=True,
+        )
+        self.proc.start()
+
+    def stop(self, wait: float = 20.0) -> None:
+        """Stop taking jobs; the running one stops within an iteration and keeps its image
+        (``interrupted``); queued ones stay queued for the next start."""
+        with self.lock:
+            self.accepting = False
+            if self.running:
+                self.cancel[1] = 1
+                self.cancel[0] = self.jobs[self.running]["seq"]
+        deadline = time.monotonic() + wait
+        while self.running and time.monotonic() < deadline and self.proc.is_alive():
+            time.sleep(0.05)
+        self._stop.set()
+        if self._pump:
+            self._pump.join()
+        with contextlib.suppress(Exception):
+            self.tasks.put(None)
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+        with self.lock:
+            if self.running:
+                self._interrupted(self.jobs[self.running], "the server stopped while this job ran")
+                self.running = None
+
+    def _interrupted(self, rec: dict[str, Any], message: str) -> None:
+        """Mark a job that lost its worker; its last preview becomes its image."""
+        rec.update(status="interrupted", message=message, finished=time.time())
+        with contextlib.suppress(NotFound, OSError):
+            d = self.store.job_dir(rec["id"])
+            if not (d / "result.png").exists() and (d / "preview.png").exists():
+                shutil.copyfile(d / "preview.png", d / "result.png")
+            rec["has_image"] = (d / "result.png").exists()
+        self._save(rec, force=True)
+
+    # ---- the loop ---------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                event = self.events.get(timeout=0.2)
+            except queue.Empty:
+                event = None
+            except (EOFError, OSError):
+                event = None
+            with self.lock:
+                if event is not None:
+                    self._apply(*event)
+                if not self.proc.is_alive() and not self._stop.is_set():
+                    self._worker_died()
+                self._dispatch()
+
+    def _worker_died(self) -> None:
+        code = self.proc.exitcode
+        if self.running:
+            rec = self.jobs[self.running]
+            self._interrupted(rec, f"the worker process stopped unexpectedly (exit code {code})")
+            rec["status"] = "failed"
+            self._save(rec, force=True)
+            self.running = None
+        self._start_worker()
+
+    def _dispatch(self) -> None:
+        if self.running or not self.queue or not self.accepting:
+            return
+        job_id = self.queue.popleft()
+        rec = self.jobs[job_id]
+        self.seq += 1
+        rec["seq"] = self.seq
+        self.running = job_id
+        self.cancel[1] = 0
+        task = {**rec["task"], "id": job_id, "seq": self.seq, "kind": rec["kind"]}
+        task["dir"] = str(self.store.job_dir(job_id))
+        self.tasks.put(task)
+        self._touch(rec)
+
+    def _apply(self, event: str, job_id: str, data: dict[str, Any]) -> None:
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            return
+        data = _clean(data)
+        if event == "started":
+            rec.update(status="running", started=data["time"])
+            self._save(rec, force=True)
+        elif event == "progress":
+            rec["progress"] = data
+            if "losses" in data and data["losses"].get("total") is not None:
+                curve = rec.setdefault("curve", [])
+                curve.append([data["iteration"], data["losses"]["total"]])
+                if len(curve) > CURVE_POINTS:
+                    rec["curve"] = curve[::2]
+            self._save(rec)
+        elif event == "preview":
+            rec["preview"] = data["n"]
+            self._save(rec)
+        elif event in FINISHED:
+            rec.update(status=event, finished=data.pop("time", time.time()))
+            rec.update(data)
+            if self.running == job_id:
+                self.running = None
+            self._save(rec, force=True)
+
+    def _touch(self, rec: dict[str, Any]) -> None:
+        rec["version"] = rec.get("version", 0) + 1
+
+    def _save(self, rec: dict[str, Any], force: bool = False) -> None:
+        self._touch(rec)
+        now = time.monotonic()
+        if force or now - self._saved_at.get(rec["id"], 0.0) > 1.0:
+            self._saved_at[rec["id"]] = now
+            with contextlib.suppress(NotFound, OSError):
+                self.store.save_job(rec)
+
+    # ---- what the API calls -----------------------------------------------------------------------
+
+    def submit(self, kind: str, task: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if not self.accepting:
+                raise QueueFull("the server is stopping")
+            if len(self.queue) >= self.queue_limit:
+                raise QueueFull(f"the queue is full ({self.queue_limit} jobs waiting); wait or cancel one")
+            job_id, _ = self.store.create_job_dir()
+            rec = {
+                "id": job_id,
+                "kind": kind,
+                "status": "queued",
+                "created": time.time(),
+                "task": task,
+                "has_image": False,
+                "version": 0,
+                **info,
+            }
+            self.jobs[job_id] = rec
+            self.queue.append(job_id)
+            self._save(rec, force=True)
+            self._dispatch()
+            return self.view(job_id)
+
+    def view(self, job_id: str) -> dict[str, Any]:
+        """A job as the API shows it (without the worker's task, with its queue position)."""
+        with self.lock:
+            rec = self.jobs.get(job_id)
+            if rec is None:
+                raise NotFound(f"no job {job_id[:40]!r}")
+            out = {k: v for k, v in rec.items() if k != "task"}
+            out["position"] = self.queue.index(job_id) + 1 if job_id in self.queue else 0
+            return out
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.lock:
+            ids = sorted(self.jobs, key=lambda i: self.jobs[i].get("created", 0), reverse=True)
+            return [self.view(i) for i in ids]
+
+    def cancel_or_delete(self, job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job; delete a finished one (its folder and all)."""
+        with self.lock:
+            rec = self.jobs.get(job_id)
+            if rec is None:
+                raise NotFound(f"no job {job_id[:40]!r}")
+            if rec["status"] in FINISHED:
+                self.store.delete_job(job_id)
+                del self.jobs[job_id]
+                return {"id": job_id, "deleted": True}
+            if job_id in self.queue:
+                self.queue.remove(job_id)
+                rec.update(status="cancelled", message="cancelled before it started", finished=time.time())
+                self._save(rec, force=True)
+            elif self.running == job_id:
+                self.cancel[0] = rec["seq"]
+                rec["cancelling"] = True
+                self._touch(rec)
+            return self.view(job_id)

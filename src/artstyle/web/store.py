@@ -1,0 +1,199 @@
+"""The studio's data folder: uploaded images and jobs, each under an unguessable id.
+
+Layout (``--data``)::
+
+    images/<id>.png        every upload, decoded, checked and re-encoded (the user's bytes are not kept)
+    images/<id>.json       its display name (never used as a path), size, sha256 of the upload
+    images/<id>.thumb.jpg  a thumbnail, made on first request
+    jobs/<id>/job.json     the job: inputs, settings, status, progress, final losses
+    jobs/<id>/preview.png  the latest image of a running job
+    jobs/<id>/result.png   the result (also of a cancelled or interrupted job); result.png.json: sidecar
+    jobs/<id>/run/         an experiment's output folder (report.html, images, sheets)
+
+Every path is built from an id that matched :data:`ID` (or a built-in's fixed name) and is
+resolved and checked to lie inside the folder before anything is read: ``..``, absolute paths and
+symlinks that lead out are refused as "not found".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from artstyle.errors import ArtstyleError
+from artstyle.files import atomic_write_bytes
+from artstyle.images import decode_image, default_content, default_style, encode_image
+
+#: A job's or an upload's id: 128 random bits.
+ID = re.compile(r"^[0-9a-f]{32}$")
+#: The built-in demo images, by fixed id.
+DEMOS = {
+    "demo-photo": ("built-in photo", default_content),
+    "demo-painting": ("built-in painting", default_style),
+}
+THUMB = 320
+
+
+class NotFound(ArtstyleError):
+    """An id or file that is not in the data folder (also: one that tries to leave it)."""
+
+
+def default_data_dir() -> Path:
+    """``$ARTSTYLE_DATA``, else the user's data folder (XDG on Linux)."""
+    if os.environ.get("ARTSTYLE_DATA"):
+        return Path(os.environ["ARTSTYLE_DATA"]).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "artstyle"
+    if sys.platform == "win32" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "artstyle"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "artstyle"
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
+
+
+def display_name(name: str | None, fallback: str = "image") -> str:
+    """A user's file name for display only: no folders, no control characters, at most 80 characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    return base[:80] or fallback
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        try:
+            for sub in ("images", "jobs"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ArtstyleError(f"{self.root}: cannot use as the data folder ({e.strerror or e})") from None
+        self.ensure_demos()
+
+    # ---- paths ------------------------------------------------------------------------------------
+
+    def inside(self, p: Path) -> Path:
+        """``p`` if it is a regular file (not a symlink) inside the data folder; else NotFound."""
+        try:
+            real = p.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise NotFound("not found") from None
+        if p.is_symlink() or not real.is_relative_to(self.root) or not real.is_file():
+            raise NotFound("not found")
+        return real
+
+    def _image_base(self, image_id: str) -> Path:
+        if not (ID.match(image_id) or image_id in DEMOS):
+            raise NotFound(f"no image {image_id[:40]!r}")
+        return self.root / "images" / image_id
+
+    def job_dir(self, job_id: str) -> Path:
+        if not ID.match(job_id):
+            raise NotFound(f"no job {job_id[:40]!r}")
+        d = self.root / "jobs" / job_id
+        if d.is_symlink() or not d.is_dir():
+            raise NotFound(f"no job {job_id}")
+        return d
+
+    def job_file(self, job_id: str, name: str) -> Path:
+        return self.inside(self.job_dir(job_id) / name)
+
+    # ---- images -----------------------------------------------------------------------------------
+
+    def ensure_demos(self) -> None:
+        for image_id, (name, make) in DEMOS.items():
+            if not (self.root / "images" / f"{image_id}.png").exists():
+                self._write_image(image_id, make(), name, "")
+
+    def add_image(self, data: bytes, name: str | None) -> dict[str, Any]:
+        """Check an upload by its content (the pixel-count guard first), keep it as PNG; the same
+        bytes uploaded twice are one image."""
+        shown = display_name(name)
+        sha = hashlib.sha256(data).hexdigest()
+        for meta in self.images():
+            if meta.get("sha256") == sha:
+                return meta
+        image = decode_image(data, shown)
+        if min(image.size) < 32:
+            raise ArtstyleError(f"{shown}: image is {image.width}x{image.height}; 32 px a side is the least")
+        return self._write_image(new_id(), image, shown, sha)
+
+    def _write_image(self, image_id: str, image: Image.Image, name: str, sha: str) -> dict[str, Any]:
+        base = self._image_base(image_id)
+        meta = {
+            "id": image_id,
+            "name": name,
+            "width": image.width,
+            "height": image.height,
+            "sha256": sha,
+            "created": time.time(),
+            "builtin": image_id in DEMOS,
+        }
+        atomic_write_bytes(base.with_suffix(".png"), encode_image(image, "x.png"), overwrite=True)
+        atomic_write_bytes(base.with_suffix(".json"), json.dumps(meta).encode(), overwrite=True)
+        return meta
+
+    def image_path(self, image_id: str) -> Path:
+        return self.inside(self._image_base(image_id).with_suffix(".png"))
+
+    def image_meta(self, image_id: str) -> dict[str, Any]:
+        p = self.inside(self._image_base(image_id).with_suffix(".json"))
+        try:
+            return dict(json.loads(p.read_text()))
+        except (OSError, ValueError):
+            raise NotFound(f"no image {image_id}") from None
+
+    def thumbnail(self, image_id: str) -> Path:
+        src = self.image_path(image_id)
+        thumb = self._image_base(image_id).with_suffix(".thumb.jpg")
+        if not thumb.exists():
+            with Image.open(src) as im:
+                im.thumbnail((THUMB, THUMB))
+                atomic_write_bytes(thumb, encode_image(im.convert("RGB"), "x.jpg"), overwrite=True)
+        return self.inside(thumb)
+
+    def images(self) -> list[dict[str, Any]]:
+        """Every image, built-ins first, then uploads newest first."""
+        out = []
+        for p in (self.root / "images").glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, NotFound):
+                out.append(self.image_meta(p.stem))
+        return sorted(out, key=lambda m: (not m.get("builtin"), -float(m.get("created", 0))))
+
+    # ---- jobs -------------------------------------------------------------------------------------
+
+    def create_job_dir(self) -> tuple[str, Path]:
+        job_id = new_id()
+        d = self.root / "jobs" / job_id
+        d.mkdir()
+        return job_id, d
+
+    def save_job(self, record: dict[str, Any]) -> None:
+        d = self.job_dir(record["id"])
+        atomic_write_bytes(d / "job.json", json.dumps(record, allow_nan=False).encode(), overwrite=True)
+
+    def load_jobs(self) -> list[dict[str, Any]]:
+        out = []
+        for d in (self.root / "jobs").iterdir():
+            if not ID.match(d.name):
+                continue
+            try:
+                out.append(json.loads(self.inside(d / "job.json").read_text()))
+            except (OSError, ValueError, NotFound):
+                continue  # a half-created job (the server stopped between mkdir and the first save)
+        return out
+
+    def delete_job(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id))
