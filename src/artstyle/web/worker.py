@@ -188,10 +188,12 @@ def _experiment(task: dict[str, Any], events: Any, cancel: Any) -> tuple[str, di
     stop = threading.Event()
     t0 = time.monotonic()
 
-    def watch() -> None:  # progress from the finished runs' sidecars; cancel as a Ctrl-C
+    def watch() -> None:  # progress from the finished runs' sidecars; cancel as one Ctrl-C
+        sent = False
         while not stop.wait(0.25):
-            if cancel[0] == seq:
-                _thread.interrupt_main()
+            if cancel[0] == seq and not sent:
+                _thread.interrupt_main()  # (once: a second would cut the report short)
+                sent = True
             done = len(list((out / "images").glob("*.json"))) if (out / "images").is_dir() else 0
             spent = time.monotonic() - t0
             frac = done / total if total else 1.0

@@ -71,7 +71,7 @@ function buildForm() {
   for (const f of state.schema.fields) {
     if (HIDDEN_FIELDS.includes(f.name)) continue;
     if (!groups[f.group]) {
-      const open = ["size", "loss"].includes(f.group);
+      const open = ["size", "loss", "optimizer"].includes(f.group);
       const details = el("details", { open }, el("summary", { text: f.group }));
       groups[f.group] = el("fieldset");
       details.append(groups[f.group]);
@@ -331,7 +331,6 @@ function showJob(job) {
     if (job.report) lines.push("report ready (see the gallery)");
   }
   $("cur-info").textContent = lines.join("\n");
-  $("cur-info").style.whiteSpace = "pre-line";
   drawCurve(job.curve || []);
 }
 
