@@ -165,12 +165,14 @@ class Store:
         return self.inside(thumb)
 
     def images(self) -> list[dict[str, Any]]:
-        """Every image, built-ins first, then uploads newest first."""
+        """Every image: the built-in photo and painting first, then uploads newest first."""
         out = []
         for p in (self.root / "images").glob("*.json"):
             with contextlib.suppress(OSError, ValueError, NotFound):
                 out.append(self.image_meta(p.stem))
-        return sorted(out, key=lambda m: (not m.get("builtin"), -float(m.get("created", 0))))
+        return sorted(
+            out, key=lambda m: (not m.get("builtin"), m["id"] != "demo-photo", -float(m.get("created", 0)))
+        )
 
     # ---- jobs -------------------------------------------------------------------------------------
 
