@@ -225,9 +225,10 @@ class StyleConfig:
     initial: str = _f(
         "matched",
         "Initial image: content (the photo), matched (the photo recoloured to the painting's colour "
-        "mean and covariance), noise, style, or the path of an image.",
+        "mean and covariance), transported (recoloured to the painting's whole colour distribution by "
+        "sliced optimal transport), noise, style, or the path of an image.",
         group="start",
-        named=("matched", "content", "noise", "style"),
+        named=("matched", "transported", "content", "noise", "style"),
     )
     initial_noiseblend: float = _f(
         0.0,

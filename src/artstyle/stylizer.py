@@ -90,6 +90,8 @@ def _initial(
         x = to_tensor(resize(style_img, (w, h)), content.device)
     elif cfg.initial == "matched":  # the photo in the painting's colours: a head start for relu1_1
         x = to_tensor(color.match_color(to_image(content), style_img), content.device)
+    elif cfg.initial == "transported":  # the photo in the painting's whole colour distribution
+        x = to_tensor(color.transport_color(to_image(content), style_img), content.device)
     else:
         x = to_tensor(resize(load_image(cfg.initial), (w, h)), content.device)
     if cfg.initial_noiseblend > 0:
