@@ -91,22 +91,6 @@ def work_units(content: Image.Image, cfg: StyleConfig) -> tuple[list[float], lis
     return [w * h / 1e6 for (w, h), _ in levels], [budget for _, budget in levels]
 
 
-def write_sidecar(
-    out: Path,
-    result: StyleResult | None,
-    cfg: StyleConfig,
-    content: Source,
-    styles: Sequence[Source],
-    opts: JobOptions,
-    *,
-    error: str = "",
-    history: list[dict[str, Any]] | None = None,
-) -> Path:
-    """Everything needed to reproduce and judge ``out``: config, inputs, versions, losses, timings."""
-    data = sidecar_data(out.name, result, cfg, content, styles, opts, error=error, history=history)
-    return write_sidecar_data(out, data, opts.overwrite, _inputs(content, styles))
-
-
 def write_sidecar_data(
     out: Path, data: dict[str, Any], overwrite: bool, protect: Sequence[Path] = ()
 ) -> Path:
@@ -128,7 +112,8 @@ def sidecar_data(
     error: str = "",
     history: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The sidecar of output ``name`` as a dict (JSON-ready once NaNs are named)."""
+    """The sidecar of output ``name`` as a dict (JSON-ready once NaNs are named): everything needed
+    to reproduce and judge it: config, inputs, versions, losses, timings."""
     data: dict[str, Any] = {
         "output": name,
         "config": cfg.to_dict(),
@@ -322,8 +307,9 @@ def write_result(
         except OutputExistsError:
             target = out.with_name(f"{out.stem}-{k}{out.suffix}")
     # (a sidecar that appears in the instant after the image is the user's: the image is safe)
+    data = sidecar_data(target.name, result, cfg, content, styles, opts, error=error, history=history)
     with contextlib.suppress(OutputExistsError):
-        write_sidecar(target, result, cfg, content, styles, opts, error=error, history=history)
+        write_sidecar_data(target, data, opts.overwrite, inputs)
     return target
 
 

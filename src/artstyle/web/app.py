@@ -49,6 +49,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 
 from artstyle.config import StyleConfig, from_dict, layered, preset, schema
 from artstyle.errors import ArtstyleError
@@ -130,10 +131,7 @@ class Guard:
             auth = headers.get("authorization", "")
             if auth.lower().startswith("bearer "):
                 given = given or auth[7:].strip()
-            for part in headers.get("cookie", "").split(";"):
-                key, _, value = part.strip().partition("=")
-                if key == COOKIE:
-                    given = given or value
+            given = given or cookie_parser(headers.get("cookie", "")).get(COOKIE, "")
             if not secrets.compare_digest(given.encode(), self.token.encode()):
                 return _error(401, "an access token is needed: open the URL the server printed")
         return None

@@ -75,6 +75,7 @@ def display_name(name: str | None, fallback: str = "image") -> str:
 class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
+        self._by_sha: dict[str, str] | None = None  # upload sha256 -> image id, read once
         try:
             for sub in ("images", "jobs"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -122,9 +123,11 @@ class Store:
         bytes uploaded twice are one image."""
         shown = display_name(name)
         sha = hashlib.sha256(data).hexdigest()
-        for meta in self.images():
-            if meta.get("sha256") == sha:
-                return meta
+        if self._by_sha is None:
+            self._by_sha = {m["sha256"]: m["id"] for m in self.images() if m.get("sha256")}
+        if sha in self._by_sha:
+            with contextlib.suppress(NotFound):
+                return self.image_meta(self._by_sha[sha])
         image = decode_image(data, shown)
         if min(image.size) < 32:
             raise ArtstyleError(f"{shown}: image is {image.width}x{image.height}; 32 px a side is the least")
@@ -143,6 +146,8 @@ class Store:
         }
         atomic_write_bytes(base.with_suffix(".png"), encode_image(image, "x.png"), overwrite=True)
         atomic_write_bytes(base.with_suffix(".json"), json.dumps(meta).encode(), overwrite=True)
+        if sha and self._by_sha is not None:
+            self._by_sha[sha] = image_id
         return meta
 
     def image_path(self, image_id: str) -> Path:
