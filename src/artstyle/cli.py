@@ -151,26 +151,70 @@ def _finish(out: Path, result: Any) -> None:
     )
 
 
-@main.command()
+class _ListCommand(click.Command):
+    """Lets ``--content``, ``--style`` and ``--style-masks`` take several values: ``--content a.jpg
+    b.jpg --style x/`` is read as ``--content a.jpg --content b.jpg --style x/``."""
+
+    greedy = ("--content", "--style", "--style-masks")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        current = None
+        for a in args:
+            if a in self.greedy:
+                current = a
+                continue
+            if a.startswith("-"):
+                current = None
+            elif current is not None:
+                out += [current, a]
+                continue
+            out.append(a)
+        return super().parse_args(ctx, out)
+
+
+@main.command(cls=_ListCommand)
 @click.argument("content", type=click.Path(dir_okay=True))
 @click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png, .jpg, ...).")
+@click.option(
+    "--style-masks",
+    "style_masks",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="One grayscale mask per STYLE, white where that painting applies (several after one flag).",
+)
+@click.option(
+    "--style-region-map", type=click.Path(dir_okay=False), help="A colour-coded map of the regions."
+)
+@click.option(
+    "--region-colors",
+    default="",
+    help="With --style-region-map: one colour per STYLE (names or #rrggbb), comma-separated.",
+)
 @_job_options
 @config_options
 def stylize(
     content: str,
     styles: tuple[str, ...],
     output: str,
+    style_masks: tuple[str, ...],
+    style_region_map: str | None,
+    region_colors: str,
     overwrite: bool,
     checkpoint_every: int,
     quiet: bool,
     **kwargs: Any,
 ) -> None:
-    """Paint CONTENT in the style of one or more STYLE images."""
+    """Paint CONTENT in the style of one or more STYLE images (with --style-masks or
+    --style-region-map: each painting in its own part of the picture)."""
     from artstyle.jobs import JobOptions, Source, check_output, run_job
 
     cfg = build_config(kwargs)
-    out = check_output(output, overwrite, [content, *styles])
+    masks, mask_files = _masks(style_masks, style_region_map, region_colors, len(styles))
+    if masks is not None and cfg.style_loss != "gram":
+        raise ArtstyleError(f"style masks work with --style-loss gram, not {cfg.style_loss}")
+    out = check_output(output, overwrite, [content, *styles, *mask_files])
     problems, sources = [], []
     for p in (content, *styles):
         try:
@@ -179,14 +223,35 @@ def stylize(
             problems.append(str(e))
     if problems:
         raise ArtstyleError("; ".join(problems))
-    result = run_job(
-        sources[0],
-        sources[1:],
-        out,
-        cfg,
-        JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet),
-    )
+    opts = JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet, masks=masks)
+    if mask_files:
+        from artstyle.weights import sha256_file
+
+        opts.extra["style_masks"] = [{"path": p, "sha256": sha256_file(Path(p))} for p in mask_files]
+        if style_region_map:
+            opts.extra["region_colors"] = region_colors.split(",")
+    result = run_job(sources[0], sources[1:], out, cfg, opts)
     _finish(out, result)
+
+
+def _masks(
+    files: tuple[str, ...], region_map: str | None, colors: str, n_styles: int
+) -> tuple[list[Any] | None, list[str]]:
+    """The masks of ``--style-masks`` or ``--style-region-map`` (checked now, before any work)
+    and the files they came from."""
+    from artstyle.masks import as_masks, region_masks
+
+    if files and region_map:
+        raise ArtstyleError("give --style-masks or --style-region-map, not both")
+    if files:
+        return as_masks(list(files), n_styles), list(files)
+    if region_map:
+        if not colors:
+            raise ArtstyleError("--style-region-map needs --region-colors: one colour per painting")
+        return region_masks(region_map, colors.split(","), n_styles), [region_map]
+    if colors:
+        raise ArtstyleError("--region-colors needs --style-region-map")
+    return None, []
 
 
 @main.command()
@@ -291,28 +356,6 @@ def _image_lists(required: bool) -> Callable[[F], F]:
         )(func)
 
     return add
-
-
-class _ListCommand(click.Command):
-    """Lets ``--content`` and ``--style`` take several values: ``--content a.jpg b.jpg --style x/``
-    is read as ``--content a.jpg --content b.jpg --style x/``."""
-
-    greedy = ("--content", "--style")
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        out: list[str] = []
-        current = None
-        for a in args:
-            if a in self.greedy:
-                current = a
-                continue
-            if a.startswith("-"):
-                current = None
-            elif current is not None:
-                out += [current, a]
-                continue
-            out.append(a)
-        return super().parse_args(ctx, out)
 
 
 @main.command(cls=_ListCommand)

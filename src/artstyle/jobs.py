@@ -67,6 +67,7 @@ class JobOptions:
     progress: bool = True
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in the sidecar as is
+    masks: list[Image.Image] | None = None  # one per painting (artstyle.masks), recorded in extra
 
 
 def sidecar_path(out: Path) -> Path:
@@ -253,7 +254,7 @@ def run_job(
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     try:
         with interrupts.installed():
-            result = stylize(content.image, style_images, cfg, callback=on_step, log=log)
+            result = stylize(content.image, style_images, cfg, callback=on_step, masks=opts.masks, log=log)
             where = write_result(out_path, result.image, result, cfg, content, styles, opts)
     except NonFiniteLossError as e:
         progress.close()

@@ -107,6 +107,28 @@ class GramStyleLoss(nn.Module):
         return float(torch.mean(self.target**2))
 
 
+class MaskedGramStyleLoss(nn.Module):
+    """A guided Gram loss (Gatys et al. 2017, eq. 5 with size-independent normalisation):
+    ``L = mean((G_m(F) - G(S))^2)``, ``G_m(F) = (F m)(F m)^T / (C sum(m^2))`` with ``m`` the
+    region's mask at this layer (one weight per position). The painting's statistic is compared
+    with the region's only, normalised by the region's area, so a small region is held as firmly
+    as the whole picture; ``m = 1`` everywhere gives :class:`GramStyleLoss`. ``target`` is the
+    painting's Gram matrix (shared with the unmasked loss)."""
+
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("target", target)
+        m = mask.reshape(1, 1, -1)
+        # F m sqrt(N / sum m^2): the hand-written Gram MSE divides by C N, which then is C sum(m^2)
+        self.register_buffer("weight", m * (m.shape[-1] / m.pow(2).sum().clamp_min(1e-12)).sqrt())
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return _GramMSE.apply(flatten_features(f) * self.weight.to(f.dtype), self.target)
+
+    def blank_loss(self) -> float:
+        return float(torch.mean(self.target**2))
+
+
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = flatten_features(f)[0]
     mu = x.mean(dim=1, keepdim=True)

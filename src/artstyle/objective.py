@@ -13,15 +13,18 @@ import torch
 from torch import nn
 
 from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError
 from artstyle.losses import (
     STYLE_LOSS_SCALE,
     STYLE_LOSSES,
     ContentLoss,
+    MaskedGramStyleLoss,
     SlicedWassersteinStyleLoss,
     blend_weights,
     layer_weights,
     tv_loss,
 )
+from artstyle.masks import layer_mask
 from artstyle.network import VGGFeatures
 
 
@@ -122,9 +125,11 @@ class Objective(nn.Module):
         content: torch.Tensor,
         styles: Sequence[torch.Tensor] | StyleTargets,
         generator: torch.Generator | None = None,
+        masks: Sequence[torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.net, self.cfg = net, cfg
+        self.masks = masks
         self.amp = use_amp(cfg, content.device)
         if not isinstance(styles, StyleTargets):
             styles = StyleTargets.build(self.features, cfg, styles, generator)
@@ -143,9 +148,31 @@ class Objective(nn.Module):
                 if cfg.loss_normalization == "relative":
                     w = w / max(loss.blank_loss(), 1e-12)
                 terms.append(Term("content", w, loss, layer))
-        terms += [Term("style", w, styles.losses[s][layer], layer) for s, layer, w in styles.terms]
+        if self.masks is None:
+            terms += [Term("style", w, styles.losses[s][layer], layer) for s, layer, w in styles.terms]
+        else:
+            terms += self.masked_style_terms(styles, content_feats)
         if cfg.tv_weight > 0:
             terms.append(Term("tv", cfg.tv_weight, tv_loss))
+        return terms
+
+    def masked_style_terms(self, styles: StyleTargets, feats: dict[str, torch.Tensor]) -> list[Term]:
+        """Each painting's terms guided by its mask (:class:`MaskedGramStyleLoss`). A painting's
+        blend weight is relative to the largest one (each region gets the full style weight, not a
+        share of it); a layer where a mask has vanished gets no term."""
+        cfg, masks = self.cfg, self.masks
+        assert masks is not None
+        if cfg.style_loss != "gram":
+            raise ArtstyleError(
+                f"style masks work with style_loss gram; {cfg.style_loss} has no guided form here"
+            )
+        bw = blend_weights(len(masks), cfg.style_blend_weights)
+        terms = []
+        for s, layer, w in styles.terms:
+            m = layer_mask(masks[s], layer, tuple(feats[layer].shape[-2:]), cfg.pooling)
+            if float(m.sum()) > 0:
+                loss = MaskedGramStyleLoss(styles.losses[s][layer].target, m)
+                terms.append(Term("style", w / max(bw), loss, layer))
         return terms
 
     def resample(self) -> None:

@@ -23,6 +23,7 @@ from artstyle import color
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.images import as_image, load_image, resize, to_image, to_tensor
+from artstyle.masks import as_masks, mask_tensor
 from artstyle.network import VGGFeatures, check_layers
 from artstyle.objective import Objective, StyleTargets, network_features, use_amp
 from artstyle.optimizers import LevelRun
@@ -160,8 +161,10 @@ class Stylizer:
             self._net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(self.device)
         return self._net
 
-    def iter_stylize(self, content: Any, initial: Any = None) -> Iterator[Step]:
-        """Run the optimisation, yielding a :class:`Step` after every iteration.
+    def iter_stylize(self, content: Any, initial: Any = None, masks: Any = None) -> Iterator[Step]:
+        """Run the optimisation, yielding a :class:`Step` after every iteration. ``masks``: one
+        per painting (paths, PIL images or arrays; white where it applies; see
+        :mod:`artstyle.masks`), or None for every painting everywhere.
 
         Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
         loss) if the loss stops being finite, and ArtstyleError when memory runs out.
@@ -169,9 +172,13 @@ class Stylizer:
         cfg = self.cfg
         content = as_image(content, "content")
         start = None if initial is None else as_image(initial, "initial")
+        if masks is not None:
+            masks = as_masks(masks, len(self.styles))
+            if cfg.style_loss != "gram":
+                raise ArtstyleError(f"style masks work with style_loss gram, not {cfg.style_loss}")
         preflight(content.size, [s.size for s in self.styles], cfg, self.device)
         try:
-            yield from self._iterate(content, start)
+            yield from self._iterate(content, start, masks)
         except torch.OutOfMemoryError:
             raise ArtstyleError(out_of_memory_message(cfg)) from None
         except RuntimeError as e:
@@ -180,10 +187,14 @@ class Stylizer:
             raise
 
     def stylize(
-        self, content: Any, initial: Any = None, callback: Callable[[Step], None] | None = None
+        self,
+        content: Any,
+        initial: Any = None,
+        callback: Callable[[Step], None] | None = None,
+        masks: Any = None,
     ) -> StyleResult:
-        """Paint ``content``; see the class. Ctrl-C ends the run early and returns the output so
-        far, at full size, with ``interrupted=True``."""
+        """Paint ``content``; see the class (``masks``: see :meth:`iter_stylize`). Ctrl-C ends the
+        run early and returns the output so far, at full size, with ``interrupted=True``."""
         cfg, device = self.cfg, self.device
         content = as_image(content, "content")
         history: list[dict[str, Any]] = []
@@ -192,7 +203,7 @@ class Stylizer:
         reset_peak_memory(device)
         t0 = time.perf_counter()
         try:
-            for step in self.iter_stylize(content, initial):
+            for step in self.iter_stylize(content, initial, masks):
                 last = step
                 history.append(
                     {
@@ -244,7 +255,27 @@ class Stylizer:
             self._targets[size] = targets
         return targets
 
-    def _iterate(self, content: Image.Image, start: Image.Image | None) -> Iterator[Step]:
+    def _start(
+        self,
+        c: torch.Tensor,
+        styles_in: list[Image.Image],
+        masks: list[torch.Tensor] | None,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
+        """The configured start; with masks, each region starts from its own painting's start and
+        the rest from the photo."""
+        cfg = self.cfg
+        if masks is None or cfg.initial not in ("matched", "transported", "style"):
+            return _initial(cfg, c, styles_in[0], gen)
+        cover = torch.stack(masks).sum(0).clamp_min(1.0)  # (overlapping masks share the pixel)
+        x = c * (1 - torch.stack(masks).sum(0).clamp_max(1.0))
+        for m, s in zip(masks, styles_in, strict=True):
+            x = x + m / cover * _initial(cfg, c, s, gen)
+        return x
+
+    def _iterate(
+        self, content: Image.Image, start: Image.Image | None, masks: list[Image.Image] | None = None
+    ) -> Iterator[Step]:
         cfg, device, net = self.cfg, self.device, self.net
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -261,10 +292,11 @@ class Stylizer:
         for level, (size, budget) in enumerate(levels, start=1):
             c = to_tensor(resize(content_in, size), device)
             targets = self._style_targets(styles_in, size, gen)
-            objective = Objective(net, cfg, c, targets)
+            level_masks = None if masks is None else [mask_tensor(m, size, device) for m in masks]
+            objective = Objective(net, cfg, c, targets, masks=level_masks)
             if x is None:
                 x = (
-                    _initial(cfg, c, styles_in[0], gen)
+                    self._start(c, styles_in, level_masks, gen)
                     if start is None
                     else to_tensor(resize(start, size), device)
                 )
@@ -346,6 +378,7 @@ def stylize(
     config: StyleConfig | None = None,
     *,
     callback: Callable[[Step], None] | None = None,
+    masks: Any = None,
     log: Log = _quiet,
     **overrides: Any,
 ) -> StyleResult:
@@ -357,9 +390,10 @@ def stylize(
 
     ``config`` (default: the project's default) is updated with ``overrides`` (any StyleConfig
     field, e.g. ``style_weight=1e4``). ``callback`` sees every :class:`Step`. Ctrl-C ends the run
-    early and returns the output so far with ``interrupted=True``. For many photos of the same
-    paintings use a :class:`Stylizer`.
+    early and returns the output so far with ``interrupted=True``. ``masks``: one per painting,
+    white where it applies (:mod:`artstyle.masks`). For many photos of the same paintings use a
+    :class:`Stylizer`.
     """
     if content is None:
         raise ArtstyleError("content: a photo is needed (a path, PIL image or numpy array)")
-    return Stylizer(styles, config, log=log, **overrides).stylize(content, callback=callback)
+    return Stylizer(styles, config, log=log, **overrides).stylize(content, callback=callback, masks=masks)
