@@ -365,3 +365,23 @@ def test_the_page_is_self_contained(client: TestClient) -> None:
         text = client.get(asset).text
         assert "http://" not in text and "https://" not in text  # nothing from outside: works offline
     assert "https://" not in page.text and "http://" not in page.text
+
+
+def test_masks_go_with_a_job_and_bad_ones_are_refused(client: TestClient) -> None:
+    from PIL import Image
+
+    photo = upload(client, png(gradient_image(seed=7))).json()["id"]
+    left = Image.new("L", (48, 40), 0)
+    left.paste(255, (0, 0, 24, 40))
+    mask = upload(client, png(left.convert("RGB")), "left.png").json()["id"]
+    black = upload(client, png(Image.new("RGB", (48, 40))), "black.png").json()["id"]
+    base = {"content": photo, "style": "demo-painting", "settings": json.dumps(QUICK)}
+    r = client.post("/api/jobs", data={**base, "mask": mask})
+    assert r.status_code == 201, r.text
+    assert r.json()["masks"][0]["id"] == mask
+    rec = wait(client, r.json()["id"], finished)
+    assert rec["status"] == "done", rec
+    assert client.get(f"/api/jobs/{rec['id']}/sidecar").json()["style_masks"] == [mask]
+    assert "empty" in one_line_error(client.post("/api/jobs", data={**base, "mask": black}), 400)
+    two = {**base, "mask": [mask, mask]}
+    assert "2 style masks for 1 paintings" in one_line_error(client.post("/api/jobs", data=two), 400)

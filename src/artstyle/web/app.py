@@ -12,7 +12,8 @@ API (every error is one line of JSON, ``{"error": "..."}``, with a 4xx status):
 ``GET /api/images/{id}[?thumb=1]``     the image as PNG (or a JPEG thumbnail)
 ``GET /api/experiments``               the shipped experiments
 ``POST /api/jobs``                     multipart: ``content`` and one or more ``style`` (each a file
-                                       or an image id), ``settings`` (JSON), ``preset``; or
+                                       or an image id), ``settings`` (JSON), ``preset``, optionally
+                                       one ``mask`` per painting (white where it applies); or
                                        ``kind=experiment`` with ``experiment`` and ``quick`` ->
                                        the job (``id``, queue ``position``)
 ``GET /api/jobs``                      every job, newest first
@@ -53,6 +54,7 @@ from starlette.requests import cookie_parser
 
 from artstyle.config import StyleConfig, from_dict, layered, preset, schema
 from artstyle.errors import ArtstyleError
+from artstyle.masks import as_masks
 from artstyle.runtime import resolve_device
 from artstyle.stylizer import preflight
 from artstyle.web.manager import FINISHED, Manager, QueueFull
@@ -319,6 +321,12 @@ def create_app(
             raise ArtstyleError(error)
         if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(styles):
             raise ArtstyleError(f"{len(cfg.style_blend_weights)} blend weights for {len(styles)} paintings")
+        masks = [await _image_ref(x, "mask") for x in form.getlist("mask")]
+        mask_paths = [str(store.image_path(m["id"])) for m in masks]
+        if masks:
+            if cfg.style_loss != "gram":
+                raise ArtstyleError(f"style masks work with style_loss gram, not {cfg.style_loss}")
+            await run_in_threadpool(as_masks, mask_paths, len(styles))  # count, empty masks
         sizes = [(m["width"], m["height"]) for m in (contents[0], *styles)]
         await run_in_threadpool(preflight, sizes[0], sizes[1:], cfg, resolve_device(cfg.device))
         task = {
@@ -328,10 +336,13 @@ def create_app(
             "style_ids": [m["id"] for m in styles],
             "content_meta": contents[0],
             "styles_meta": styles,
+            "masks": mask_paths,
+            "mask_ids": [m["id"] for m in masks],
         }
         info = {
             "content": _public_image(contents[0]),
             "styles": [_public_image(m) for m in styles],
+            "masks": [_public_image(m) for m in masks],
             "preset": preset_name,
             "settings": cfg.to_dict(),
         }

@@ -34,6 +34,7 @@ from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import atomic_write_bytes
 from artstyle.images import encode_image, load_image
 from artstyle.jobs import JobOptions, Source, sidecar_data, work_units, write_sidecar_data
+from artstyle.masks import as_masks
 from artstyle.stylizer import Step, Stylizer, finish_image
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
@@ -95,6 +96,7 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
     if stylizer is None:
         cache.clear()
         stylizer = cache[key] = Stylizer(styles, cfg)
+    masks = as_masks(task["masks"], len(styles)) if task.get("masks") else None
     costs, budgets = work_units(content, cfg)
     parent = os.getppid()
     last_preview = [0.0, 0]  # time, count
@@ -135,7 +137,7 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
         return made[0], made[1:]
 
     try:
-        result = stylizer.stylize(content, callback=on_step)
+        result = stylizer.stylize(content, callback=on_step, masks=masks)
     except KeyboardInterrupt:  # cancelled before the first iteration: nothing to keep
         return "cancelled", {"message": "cancelled before the first iteration", "has_image": False}
     except NonFiniteLossError as e:
@@ -169,7 +171,7 @@ def _write(
 ) -> None:
     content, styles = srcs
     atomic_write_bytes(folder / "result.png", encode_image(image, "result.png"), overwrite=True)
-    opts = JobOptions(extra={"studio_job": task["id"]})
+    opts = JobOptions(extra={"studio_job": task["id"], "style_masks": task.get("mask_ids", [])})
     data = sidecar_data("result.png", result, cfg, content, styles, opts, error=error, history=history)
     data["command"] = ["artstyle serve"]
     write_sidecar_data(folder / "result.png", data, overwrite=True)
