@@ -212,3 +212,32 @@ def test_real_process_prints_one_line_without_traceback(tmp_path):
     )
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("artstyle: error:")
+
+
+def test_stylize_with_style_masks_and_a_region_map(tmp_path, photo, painting):
+    left = np.zeros((40, 48), np.uint8)
+    left[:, :24] = 255
+    m1, m2 = tmp_path / "m1.png", tmp_path / "m2.png"
+    Image.fromarray(left).save(m1)
+    Image.fromarray(255 - left).save(m2)
+    out = tmp_path / "masked.png"
+    code, output, _ = run("stylize", photo, painting, painting, "--style-masks", m1, m2, "-o", out, *FAST)
+    assert code == 0, output
+    side = json.loads((tmp_path / "masked.png.json").read_text())
+    assert [m["path"] for m in side["style_masks"]] == [str(m1), str(m2)] and side["style_masks"][0]["sha256"]
+    colour = np.zeros((40, 48, 3), np.uint8)
+    colour[:, :24] = (255, 0, 0)
+    colour[:, 24:] = (0, 0, 255)
+    cmap = tmp_path / "map.png"
+    Image.fromarray(colour).save(cmap)
+    args = ("--style-region-map", cmap, "--region-colors", "red,blue", "-o", tmp_path / "r.png", *FAST)
+    code, output, _ = run("stylize", photo, painting, painting, *args)
+    assert code == 0, output
+    for bad, message in [
+        (("--style-masks", m1), "1 style masks for 2 paintings"),
+        (("--style-masks", m1, m2, "--style-region-map", cmap), "not both"),
+        (("--style-region-map", cmap), "needs --region-colors"),
+        (("--style-masks", m1, m2, "--style-loss", "mean_cov"), "--style-loss gram"),
+    ]:
+        code, output, _ = run("stylize", photo, painting, painting, *bad, "-o", tmp_path / "x.png", *FAST)
+        assert code == 1 and message in output and output.count("\n") == 1, output
