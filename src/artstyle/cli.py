@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import click
 
-from artstyle.config import PRESETS, StyleConfig, field_types, layered
+from artstyle.config import PRESETS, StyleConfig, VideoOptions, field_types, layered
 from artstyle.errors import ArtstyleError
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
@@ -472,6 +472,77 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return repr(v)
+
+
+_VIDEO = VideoOptions()
+
+
+@main.command(cls=_ListCommand)
+@click.argument("source", type=click.Path())
+@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="An .mp4 file, or a folder for PNG frames."
+)
+@click.option(
+    "--style-masks", "style_masks", multiple=True, type=click.Path(dir_okay=False), help="One mask per STYLE."
+)
+@click.option(
+    "--temporal-weight",
+    type=float,
+    default=_VIDEO.temporal_weight,
+    show_default=True,
+    help="Weight of the temporal term (the previous frame, warped, where the flow is reliable).",
+)
+@click.option(
+    "--flow",
+    type=click.Choice(["dis", "farneback"]),
+    default=_VIDEO.flow,
+    show_default=True,
+    help="Optical flow.",
+)
+@click.option(
+    "--first-iterations",
+    type=int,
+    default=_VIDEO.first_iterations,
+    show_default=True,
+    help="Iterations of the first frame at full size (0: the settings' own plan).",
+)
+@click.option(
+    "--frame-iterations",
+    type=int,
+    default=_VIDEO.frame_iterations,
+    show_default=True,
+    help="Iterations of each later frame (full size, from the previous frame warped).",
+)
+@click.option("--independent", is_flag=True, help="Stylise each frame on its own (flickers; for comparison).")
+@click.option(
+    "--fps", type=float, default=_VIDEO.fps, show_default=True, help="Frame rate of a folder of frames."
+)
+@_job_options
+@config_options
+def video(
+    source: str,
+    styles: tuple[str, ...],
+    output: str,
+    style_masks: tuple[str, ...],
+    overwrite: bool,
+    checkpoint_every: int,
+    quiet: bool,
+    **kwargs: Any,
+) -> None:
+    """Stylise a video file or a folder of frames without flicker (Ruder et al. 2016): each frame
+    starts from the previous one warped by optical flow and is held to it where the flow is
+    reliable. Frames are kept as they finish; the same command resumes."""
+    from artstyle.video import stylize_video
+
+    names = [f.name for f in dataclasses.fields(VideoOptions)]
+    opts = VideoOptions(**{k: kwargs.pop(k) for k in names})
+    cfg = build_config(kwargs)
+    masks, _ = _masks(style_masks, None, "", len(styles))
+    side = stylize_video(
+        source, list(styles), output, cfg, opts, overwrite=overwrite, progress=not quiet, masks=masks
+    )
+    click.echo(f"wrote {output} (and {side})", err=True)
 
 
 @main.command()

@@ -526,3 +526,23 @@ def preset(name: str) -> StyleConfig:
     if name not in PRESETS:
         raise ArtstyleError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return from_dict(PRESETS[name])
+
+
+@dataclass
+class VideoOptions:
+    """What a video adds to :class:`StyleConfig` (each field is a flag of ``artstyle video``)."""
+
+    temporal_weight: float = 50.0  # weight of L_temporal (0 with --independent)
+    flow: Literal["dis", "farneback"] = "dis"
+    first_iterations: int = 0  # L-BFGS iterations of the first frame at full size (0: the config's plan)
+    frame_iterations: int = 40  # iterations of each later frame, at full size only
+    independent: bool = False  # each frame on its own, from the configured start (for comparison)
+    fps: float = 24.0  # frame rate of a folder of frames (a video file keeps its own)
+
+    def check(self) -> None:
+        if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
+            raise ArtstyleError("--temporal-weight must be a finite number >= 0")
+        if self.first_iterations < 0 or self.frame_iterations < 1:
+            raise ArtstyleError("--first-iterations must be >= 0 and --frame-iterations >= 1")
+        if not (math.isfinite(self.fps) and 0 < self.fps <= 1000):
+            raise ArtstyleError("--fps must be in (0, 1000]")

@@ -25,7 +25,7 @@ from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.images import as_image, load_image, resize, to_image, to_tensor
 from artstyle.masks import as_masks, mask_tensor
 from artstyle.network import VGGFeatures, check_layers
-from artstyle.objective import Objective, StyleTargets, network_features, use_amp
+from artstyle.objective import Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.optimizers import LevelRun
 from artstyle.pyramid import level_plan, style_size, upsample
 from artstyle.runtime import (
@@ -38,6 +38,9 @@ from artstyle.runtime import (
     resolve_device,
 )
 from artstyle.weights import _quiet
+
+#: More terms for the objective's last level, given its size (w, h).
+ExtraTerms = Callable[[tuple[int, int]], list[Term]]
 
 
 @dataclass
@@ -153,6 +156,30 @@ class Stylizer:
         self._net: VGGFeatures | None = None
         self._targets: dict[tuple[int, int], StyleTargets] = {}
 
+    #: Settings a derived Stylizer may change: they decide how long and from where it optimises,
+    #: not the network or the paintings' targets, which it shares.
+    DERIVABLE = frozenset(
+        {"iterations", "coarse_iterations", "level_iterations", "scales", "time_limit", "initial", "seed"}
+    )
+
+    def derive(self, **changes: Any) -> Stylizer:
+        """A Stylizer with some run settings changed (:data:`DERIVABLE`) that shares this one's
+        network and cached targets: a video's later frames run shorter, from the previous frame."""
+        wrong = set(changes) - self.DERIVABLE
+        if wrong:
+            raise ArtstyleError(f"a derived Stylizer cannot change {', '.join(sorted(wrong))}")
+        other = Stylizer(self.styles, self.cfg.replace(**changes), log=self.log)
+        other._net, other._targets = self.net, self._targets
+        return other
+
+    def start_image(self, content: Any) -> Image.Image:
+        """The configured start (``initial``) for ``content``, at its size."""
+        content = as_image(content, "content")
+        content_in, styles_in = prepare_images(content, self.styles, self.cfg)
+        c = to_tensor(content_in, self.device)
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        return to_image(_initial(self.cfg, c, styles_in[0], gen))
+
     @property
     def net(self) -> VGGFeatures:
         if self._net is None:
@@ -161,10 +188,14 @@ class Stylizer:
             self._net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(self.device)
         return self._net
 
-    def iter_stylize(self, content: Any, initial: Any = None, masks: Any = None) -> Iterator[Step]:
+    def iter_stylize(
+        self, content: Any, initial: Any = None, masks: Any = None, terms: ExtraTerms | None = None
+    ) -> Iterator[Step]:
         """Run the optimisation, yielding a :class:`Step` after every iteration. ``masks``: one
         per painting (paths, PIL images or arrays; white where it applies; see
-        :mod:`artstyle.masks`), or None for every painting everywhere.
+        :mod:`artstyle.masks`), or None for every painting everywhere. ``terms``: called with the
+        full size (w, h), returns more terms of the objective for the last level (a video's
+        temporal term).
 
         Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
         loss) if the loss stops being finite, and ArtstyleError when memory runs out.
@@ -178,7 +209,7 @@ class Stylizer:
                 raise ArtstyleError(f"style masks work with style_loss gram, not {cfg.style_loss}")
         preflight(content.size, [s.size for s in self.styles], cfg, self.device)
         try:
-            yield from self._iterate(content, start, masks)
+            yield from self._iterate(content, start, masks, terms)
         except torch.OutOfMemoryError:
             raise ArtstyleError(out_of_memory_message(cfg)) from None
         except RuntimeError as e:
@@ -192,8 +223,9 @@ class Stylizer:
         initial: Any = None,
         callback: Callable[[Step], None] | None = None,
         masks: Any = None,
+        terms: ExtraTerms | None = None,
     ) -> StyleResult:
-        """Paint ``content``; see the class (``masks``: see :meth:`iter_stylize`). Ctrl-C ends the
+        """Paint ``content``; see the class (``masks``, ``terms``: see :meth:`iter_stylize`). Ctrl-C ends the
         run early and returns the output so far, at full size, with ``interrupted=True``."""
         cfg, device = self.cfg, self.device
         content = as_image(content, "content")
@@ -203,7 +235,7 @@ class Stylizer:
         reset_peak_memory(device)
         t0 = time.perf_counter()
         try:
-            for step in self.iter_stylize(content, initial, masks):
+            for step in self.iter_stylize(content, initial, masks, terms):
                 last = step
                 history.append(
                     {
@@ -274,7 +306,11 @@ class Stylizer:
         return x
 
     def _iterate(
-        self, content: Image.Image, start: Image.Image | None, masks: list[Image.Image] | None = None
+        self,
+        content: Image.Image,
+        start: Image.Image | None,
+        masks: list[Image.Image] | None = None,
+        terms: ExtraTerms | None = None,
     ) -> Iterator[Step]:
         cfg, device, net = self.cfg, self.device, self.net
         torch.manual_seed(cfg.seed)
@@ -294,6 +330,8 @@ class Stylizer:
             targets = self._style_targets(styles_in, size, gen)
             level_masks = None if masks is None else [mask_tensor(m, size, device) for m in masks]
             objective = Objective(net, cfg, c, targets, masks=level_masks)
+            if terms is not None and level == len(levels):
+                objective.terms += terms(size)
             if x is None:
                 x = (
                     self._start(c, styles_in, level_masks, gen)

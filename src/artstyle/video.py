@@ -1,0 +1,377 @@
+"""Video without flicker (Ruder, Dosovitskiy & Brox 2016, "Artistic style transfer for videos").
+
+Stylising each frame on its own flickers: every frame finds a different local optimum. Here each
+frame after the first starts from the previous stylised frame warped by optical flow, and a
+temporal term keeps it close to that warped frame where the flow is reliable:
+
+``L_temporal = sum_x c(x) (x_t(x) - w(x))^2 / sum_x c(x) w(x)^2``
+
+with ``w`` the previous output warped onto frame t and ``c`` the reliability: 0 where the forward
+and backward flows disagree (occlusions, ``|b + f(x + b)|^2 > 0.01 (|b|^2 + |f(x + b)|^2) + 0.5``)
+and at motion boundaries (``|grad b|^2 > 0.01 |b|^2 + 0.002``), 1 elsewhere; it is normalised like
+the other relative terms (1 at an all-black image). Flow is OpenCV's DIS (or Farneback) on the input
+frames; decoding and encoding are PyAV's (its wheel carries FFmpeg). Both are the ``video`` extra.
+
+Frames are written as they finish into a folder (the output folder, or ``OUT.frames/`` beside an
+``.mp4``), with a progress record, so Ctrl-C keeps them and the same command resumes; the video is
+encoded at the end, atomically, with the input's frame rate and audio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from artstyle.config import StyleConfig, VideoOptions
+from artstyle.errors import ArtstyleError
+from artstyle.files import atomic_write_bytes, check_regular_file
+from artstyle.images import SAVE_FORMATS, encode_image, fit_long_side, load_image, to_tensor
+from artstyle.jobs import Interrupts, _finite, versions
+from artstyle.objective import Term
+from artstyle.stylizer import Stylizer
+
+FRAME = "frame_{:05d}.png"
+STATE = "video.json"
+IMAGE_SUFFIXES = {*SAVE_FORMATS, ".gif"}
+
+
+def _libs() -> tuple[Any, Any]:
+    try:
+        import av
+        import cv2
+    except ImportError:
+        raise ArtstyleError('video needs the video extra: pip install "artstyle[video]"') from None
+    return av, cv2
+
+
+# ---- flow and warping ---------------------------------------------------------------------------
+
+
+def _gray(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("L"), dtype=np.uint8)
+
+
+def flow(a: Image.Image, b: Image.Image, method: str = "dis") -> np.ndarray:
+    """Flow from ``a`` to ``b`` (H x W x 2, pixels): ``a(x) ~ b(x + flow(x))``."""
+    _, cv2 = _libs()
+    ga, gb = _gray(a), _gray(b)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 21, 5, 7, 1.5, 0)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(ga, gb, None)
+
+
+def warp(image: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """``image`` (of frame t-1, H x W x C float) warped onto frame t by the flow ``back`` (t -> t-1)."""
+    _, cv2 = _libs()
+    h, w = back.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx + back[..., 0], gy + back[..., 1]
+    return cv2.remap(image.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def reliability(back: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    """Ruder et al.'s c: 1 where the backward flow (t -> t-1) is trusted, 0 at occlusions
+    (forward-backward disagreement) and motion boundaries. H x W float32."""
+    fb = warp(fwd, back)  # f(x + b(x))
+    disagree = ((back + fb) ** 2).sum(2) > 0.01 * ((back**2).sum(2) + (fb**2).sum(2)) + 0.5
+    gy_u, gx_u = np.gradient(back[..., 0])
+    gy_v, gx_v = np.gradient(back[..., 1])
+    boundary = gx_u**2 + gy_u**2 + gx_v**2 + gy_v**2 > 0.01 * (back**2).sum(2) + 0.002
+    return (~(disagree | boundary)).astype(np.float32)
+
+
+def temporal_error(out: Image.Image, previous_out: Image.Image, back: np.ndarray, c: np.ndarray) -> float:
+    """Mean squared difference (0-255 units) between a frame and the previous output warped onto it,
+    over the reliable pixels: the flicker measure."""
+    warped = warp(np.asarray(previous_out, np.float32), back)
+    d = ((np.asarray(out, np.float32) - warped) ** 2).mean(2)
+    return float((d * c).sum() / max(c.sum(), 1.0))
+
+
+class TemporalLoss(torch.nn.Module):
+    """``sum c (x - w)^2 / sum c w^2`` over the pixels (see the module)."""
+
+    def __init__(self, warped: torch.Tensor, c: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("warped", warped)
+        self.register_buffer("c", c)
+        self.norm = float((c * warped**2).sum().clamp_min(1e-12))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.c * (x - self.warped) ** 2).sum() / self.norm
+
+
+# ---- frames in and out --------------------------------------------------------------------------
+
+
+@dataclass
+class Clip:
+    frames: Iterator[Image.Image]
+    fps: float
+    count: int  # 0 when the container does not say
+    audio: bool
+    path: Path
+
+
+def open_clip(path: str | os.PathLike[str], fps: float) -> Clip:
+    """A video file or a folder of frames (sorted by name). Bad input is one ArtstyleError."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        if not files:
+            raise ArtstyleError(f"{p}: no image files in this folder")
+        return Clip((load_image(f) for f in files), fps, len(files), False, p)
+    av, _ = _libs()
+    check_regular_file(p, "video")
+    try:
+        container = av.open(str(p))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise ArtstyleError(f"{p}: not a video file PyAV can read ({type(e).__name__})") from None
+    if not container.streams.video:
+        container.close()
+        raise ArtstyleError(f"{p}: has no video stream")
+    stream = container.streams.video[0]
+    if not stream.codec_context or not stream.width or not stream.height:
+        container.close()
+        raise ArtstyleError(f"{p}: the video stream has no frame size (zero-size or unreadable codec)")
+    rate = float(stream.average_rate or stream.guessed_rate or fps)
+
+    def frames() -> Iterator[Image.Image]:
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_image().convert("RGB")
+        except av.error.FFmpegError as e:
+            raise ArtstyleError(f"{p}: cannot decode the video ({e})") from None
+        finally:
+            container.close()
+
+    return Clip(frames(), rate, int(stream.frames or 0), bool(container.streams.audio), p)
+
+
+def _even(size: tuple[int, int]) -> tuple[int, int]:
+    """H.264 in yuv420p needs even sides."""
+    return (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
+
+
+def encode(
+    frames_dir: Path, count: int, out: Path, fps: float, audio_from: Path | None, overwrite: bool
+) -> None:
+    """Frames ``0 .. count-1`` of ``frames_dir`` to an H.264 ``out``, atomically; the audio of
+    ``audio_from`` is copied when the container takes it (else left out with a note)."""
+    av, _ = _libs()
+    first = Image.open(frames_dir / FRAME.format(0))
+    w, h = _even(first.size)
+    fd, tmp = tempfile.mkstemp(prefix=".artstyle-", suffix=".mp4", dir=out.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp, "w", format="mp4") as dst:
+            from fractions import Fraction
+
+            vs = dst.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            vs.options = {"crf": "18", "preset": "medium"}
+            src = av.open(str(audio_from)) if audio_from else None
+            a_in = src.streams.audio[0] if src and src.streams.audio else None
+            a_out = None
+            if a_in is not None:
+                try:
+                    a_out = dst.add_stream_from_template(a_in)
+                except (ValueError, av.error.FFmpegError):
+                    tqdm.write(f"artstyle: the audio of {audio_from} cannot go into an .mp4 as is; left out")
+            for i in range(count):
+                im = Image.open(frames_dir / FRAME.format(i)).convert("RGB").crop((0, 0, w, h))
+                for packet in vs.encode(av.VideoFrame.from_image(im)):
+                    dst.mux(packet)
+            for packet in vs.encode():
+                dst.mux(packet)
+            if a_in is not None and a_out is not None and src is not None:
+                for packet in src.demux(a_in):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = a_out
+                    dst.mux(packet)
+            if src:
+                src.close()
+        data = Path(tmp).read_bytes()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    atomic_write_bytes(out, data, overwrite=overwrite)
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+def _frames_dir(out: Path) -> Path:
+    return out if out.suffix.lower() != ".mp4" else out.with_name(out.name + ".frames")
+
+
+def _state(cfg: StyleConfig, opts: VideoOptions, source: Path, styles: list[str]) -> dict[str, Any]:
+    return {"config": cfg.to_dict(), "video": asdict(opts), "input": str(source), "styles": styles}
+
+
+def stylize_video(
+    source: str | os.PathLike[str],
+    styles: list[str],
+    out: str | os.PathLike[str],
+    cfg: StyleConfig,
+    opts: VideoOptions,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    masks: list[Any] | None = None,
+) -> Path:
+    """Stylise every frame of ``source`` into ``out`` (an .mp4 or a folder of PNG frames); resumes
+    a run stopped earlier with the same settings. Returns the sidecar's path."""
+    opts.check()
+    cfg = cfg.replace(size=cfg.size - cfg.size % 2)  # (H.264 wants even sides; frames are made so)
+    out = Path(out)
+    if out.suffix and out.suffix.lower() != ".mp4":
+        raise ArtstyleError(f"{out}: the output is an .mp4 file or a folder (no suffix)")
+    frames_dir = _frames_dir(out)
+    side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
+    if out.suffix and (out.exists() or out.is_symlink()) and not overwrite:
+        raise ArtstyleError(f"{out}: already exists; pass --overwrite to replace it")
+    state_path = frames_dir / STATE
+    want = _state(cfg, opts, Path(source), styles)
+    records: list[dict[str, Any]] = []
+    if frames_dir.exists():
+        if not frames_dir.is_dir():
+            raise ArtstyleError(f"{frames_dir}: exists and is not a folder")
+        try:
+            old = json.loads(state_path.read_text()) if state_path.exists() else None
+        except (OSError, ValueError):
+            old = None
+        if old is not None and {k: old.get(k) for k in want} == want:
+            records = list(old.get("frames", []))  # the same job: resume
+        elif any(frames_dir.iterdir()) and not overwrite:
+            raise ArtstyleError(
+                f"{frames_dir}: exists and holds something else; pass --overwrite to replace its frames, "
+                "or choose another output"
+            )
+    clip = open_clip(source, opts.fps)  # (after the checks: nothing is decoded for a refused run)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    stylizer = Stylizer(styles, cfg)
+    later = (
+        stylizer
+        if opts.independent
+        else stylizer.derive(scales=1, iterations=opts.frame_iterations, level_iterations=())
+    )
+    first = stylizer if not opts.first_iterations else stylizer.derive(iterations=opts.first_iterations)
+    bar = tqdm(
+        total=clip.count or None, unit="frame", disable=not progress, desc=out.name, dynamic_ncols=True
+    )
+    interrupts = Interrupts()
+    prev_in: Image.Image | None = None
+    prev_out: Image.Image | None = None
+    n = 0
+    t_start = time.perf_counter()
+    try:
+        with interrupts.installed():
+            for n, frame in enumerate(clip.frames):
+                size = _even(fit_long_side(frame.size, cfg.size))
+                frame = frame.resize(size, Image.Resampling.LANCZOS)
+                path = frames_dir / FRAME.format(n)
+                if n < len(records) and path.exists():  # finished before: resume after it
+                    prev_in, prev_out = frame, Image.open(path).convert("RGB")
+                    bar.update(1)
+                    continue
+                t0 = time.perf_counter()
+                record: dict[str, Any] = {"frame": n}
+                if prev_out is None or opts.independent:
+                    result = (first if n == 0 else stylizer).stylize(
+                        frame, callback=lambda s: interrupts.check(), masks=masks
+                    )
+                    back = c = None
+                else:
+                    back = flow(frame, prev_in, opts.flow)
+                    c = reliability(back, flow(prev_in, frame, opts.flow))
+                    warped = warp(np.asarray(prev_out, np.float32), back)
+                    # where the flow is not trusted (what the moving thing uncovers) the previous
+                    # frame would leave a ghost: start there from this frame's own start instead
+                    own = np.asarray(stylizer.start_image(frame), np.float32)
+                    mixed = warped * c[..., None] + own * (1 - c[..., None])
+                    start = Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
+                    terms = _temporal_terms(warped, c, opts.temporal_weight, stylizer.device)
+                    result = later.stylize(
+                        frame, initial=start, callback=lambda s: interrupts.check(), masks=masks, terms=terms
+                    )
+                    record["reliable"] = round(float(c.mean()), 4)
+                if result.interrupted:
+                    raise KeyboardInterrupt
+                image = result.image
+                if image.size != size:
+                    image = image.resize(size, Image.Resampling.LANCZOS)
+                atomic_write_bytes(path, encode_image(image, path), overwrite=True)
+                if back is None and prev_out is not None:  # independent: measure the flicker anyway
+                    back = flow(frame, prev_in, opts.flow)
+                    c = reliability(back, flow(prev_in, frame, opts.flow))
+                if back is not None and c is not None and prev_out is not None:
+                    record["temporal_error"] = round(temporal_error(image, prev_out, back, c), 3)
+                record.update(
+                    seconds=round(time.perf_counter() - t0, 3),
+                    iterations=len(result.history),
+                    losses=result.history[-1] if result.history else {},
+                )
+                records = [*records[:n], record]
+                _save_state(state_path, want, records)
+                prev_in, prev_out = frame, image
+                bar.update(1)
+                done = [r["seconds"] for r in records if "seconds" in r]
+                bar.set_postfix_str(f"{sum(done) / len(done):.1f} s/frame", refresh=False)
+    except KeyboardInterrupt:
+        bar.close()
+        tqdm.write(f"artstyle: {len(records)} frames are kept in {frames_dir}; the same command resumes")
+        raise
+    finally:
+        bar.close()
+    count = n + 1 if records else 0
+    if count == 0:
+        with contextlib.suppress(OSError):
+            frames_dir.rmdir()  # (only if we made it and it is empty)
+        raise ArtstyleError(f"{source}: the video has no frames")
+    if out.suffix:
+        encode(frames_dir, count, out, clip.fps, clip.path if clip.audio else None, overwrite)
+    data = {
+        **want,
+        "output": str(out),
+        "frames": records[:count],
+        "fps": clip.fps,
+        "frame_count": count,
+        "seconds": round(time.perf_counter() - t_start, 3),
+        "versions": versions(),
+    }
+    text = json.dumps(_finite(data), indent=1, allow_nan=False) + "\n"
+    atomic_write_bytes(side, text.encode(), overwrite=True)
+    return side
+
+
+def _temporal_terms(warped: np.ndarray, c: np.ndarray, weight: float, device: torch.device) -> Any:
+    if weight <= 0:
+        return None
+    w = to_tensor(Image.fromarray(np.clip(warped + 0.5, 0, 255).astype(np.uint8)), device)
+    ct = torch.from_numpy(c)[None, None].to(device)
+
+    def terms(size: tuple[int, int]) -> list[Term]:
+        assert size == (w.shape[-1], w.shape[-2]), (size, w.shape)
+        return [Term("temporal", weight, TemporalLoss(w, ct))]
+
+    return terms
+
+
+def _save_state(path: Path, want: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    text = json.dumps(_finite({**want, "frames": records}), allow_nan=False)
+    atomic_write_bytes(path, text.encode(), overwrite=True)
