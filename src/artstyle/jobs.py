@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,10 +96,7 @@ def write_sidecar_data(
     out: Path, data: dict[str, Any], overwrite: bool, protect: Sequence[Path] = ()
 ) -> Path:
     """Write ``data`` (see :func:`sidecar_data`) as ``out``'s sidecar, atomically."""
-    path = sidecar_path(out)
-    text = json.dumps(_finite(data), indent=1, allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode(), overwrite=overwrite, protect=protect)
-    return path
+    return write_json(sidecar_path(out), data, overwrite=overwrite, protect=protect)
 
 
 def sidecar_data(
@@ -142,15 +139,23 @@ def sidecar_data(
     return data
 
 
-def _finite(v: Any) -> Any:
-    """``v`` with every NaN or infinite float replaced by its name as a string: JSON has no NaN."""
+def json_safe(v: Any, nonfinite: Callable[[float], Any] = str) -> Any:
+    """``v`` with every NaN or infinite float replaced by ``nonfinite(x)`` (its name as a string by
+    default; the studio's events use None): JSON has no NaN."""
     if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
+        return nonfinite(v)
     if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
+        return {k: json_safe(x, nonfinite) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
+        return [json_safe(x, nonfinite) for x in v]
     return v
+
+
+def write_json(path: Path, data: Any, *, overwrite: bool, protect: Sequence[Path] = ()) -> Path:
+    """``data`` as strict JSON (see :func:`json_safe`), written atomically."""
+    text = json.dumps(json_safe(data), indent=1, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode(), overwrite=overwrite, protect=protect)
+    return path
 
 
 def _inputs(content: Source, styles: Sequence[Source]) -> list[Path]:
@@ -388,5 +393,5 @@ def execute_run(
     return {
         "status": "interrupted" if result.interrupted else "done",
         "image": encode_image(result.image, output_name),
-        "sidecar": _finite(side),
+        "sidecar": json_safe(side),
     }

@@ -38,7 +38,7 @@ from artstyle.config import StyleConfig, VideoOptions
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes, check_regular_file
 from artstyle.images import SAVE_FORMATS, encode_image, fit_long_side, load_image, to_tensor
-from artstyle.jobs import Interrupts, _finite, versions
+from artstyle.jobs import Interrupts, versions, write_json
 from artstyle.objective import Term
 from artstyle.stylizer import Stylizer
 
@@ -354,9 +354,7 @@ def stylize_video(
         "seconds": round(time.perf_counter() - t_start, 3),
         "versions": versions(),
     }
-    text = json.dumps(_finite(data), indent=1, allow_nan=False) + "\n"
-    atomic_write_bytes(side, text.encode(), overwrite=True)
-    return side
+    return write_json(side, data, overwrite=True)
 
 
 def _temporal_terms(warped: np.ndarray, c: np.ndarray, weight: float, device: torch.device) -> Any:
@@ -373,5 +371,4 @@ def _temporal_terms(warped: np.ndarray, c: np.ndarray, weight: float, device: to
 
 
 def _save_state(path: Path, want: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    text = json.dumps(_finite({**want, "frames": records}), allow_nan=False)
-    atomic_write_bytes(path, text.encode(), overwrite=True)
+    write_json(path, {**want, "frames": records}, overwrite=True)

@@ -11,7 +11,6 @@ its image; queued jobs are queued again.
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing as mp
 import queue
 import shutil
@@ -21,6 +20,7 @@ from collections import deque
 from typing import Any
 
 from artstyle.errors import ArtstyleError
+from artstyle.jobs import json_safe
 from artstyle.web import worker
 from artstyle.web.store import NotFound, Store
 
@@ -31,17 +31,6 @@ CURVE_POINTS = 600
 
 class QueueFull(ArtstyleError):
     pass
-
-
-def _clean(v: Any) -> Any:
-    """JSON has no NaN or infinity: such numbers become None."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
 
 
 class Manager:
@@ -165,7 +154,7 @@ class Manager:
         rec = self.jobs.get(job_id)
         if rec is None:
             return
-        data = _clean(data)
+        data = json_safe(data, lambda _: None)  # (the page reads null as not known)
         if event == "started":
             rec.update(status="running", started=data["time"])
             self._save(rec, force=True)
