@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -50,9 +51,10 @@ def make_clip(folder: Path, frames: int, size: tuple[int, int] = (640, 480)) -> 
     return folder
 
 
-def run(clip: Path, style: Path, out: Path, size: int, independent: bool) -> dict:
+def run(clip: Path, style: Path, out: Path, size: int, independent: bool, flags: str = "") -> dict:
     exe = str(Path(sys.executable).parent / "artstyle")
     cmd = [exe, "video", str(clip), str(style), "-o", str(out), "--size", str(size), "-q", "--overwrite"]
+    cmd += shlex.split(flags)
     if independent:
         cmd.append("--independent")
     subprocess.run(cmd, check=True, env={**os.environ, "TQDM_DISABLE": "1"})
@@ -75,6 +77,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--style", default="starry_night.jpg")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "video-out")
+    ap.add_argument(
+        "--flags",
+        default="--scales 1",
+        help="more flags for both methods (default: one level, so every frame of both gets the same "
+        "40 iterations at full size)",
+    )
     args = ap.parse_args()
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} is absent (../shared/images is not beside this checkout)")
@@ -87,7 +95,7 @@ def main() -> None:
         for independent in (True, False):
             name = f"{'independent' if independent else 'temporal'}-{size}"
             out = args.out / name
-            data = run(clip, style, out, size, independent)
+            data = run(clip, style, out, size, independent, args.flags)
             errs = [f["temporal_error"] for f in data["frames"] if "temporal_error" in f]
             secs = [f["seconds"] for f in data["frames"]]
             rows.append((name, statistics.median(errs), max(errs), statistics.median(secs[1:]), secs[0]))
