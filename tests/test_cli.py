@@ -187,6 +187,8 @@ def test_nan_keeps_last_good_image(tmp_path, photo, painting):
         "adam",
         "--learning-rate",
         "1e30",
+        "--pixel-bounds",
+        "free",
         "--iterations",
         "20",
     )

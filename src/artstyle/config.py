@@ -33,6 +33,7 @@ PreserveColor = Literal["none", "luminance", "histogram"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "float32", "bfloat16"]
 LossNormalization = Literal["absolute", "relative"]
+PixelBounds = Literal["box", "free"]
 
 
 def _f(
@@ -186,6 +187,13 @@ class StyleConfig:
     )
     # -- optimiser -----------------------------------------------------------------------------
     optimizer: Optimizer = _f("lbfgs", "Optimiser: lbfgs or adam.", group="optimizer")
+    pixel_bounds: PixelBounds = _f(
+        "box",
+        "box: every step is projected back into the 0-255 pixel box, so the image optimised is the "
+        "image saved (Gatys et al. bounded their L-BFGS); free: pixels are unbounded while "
+        "optimising and clipped only when saved (the study).",
+        group="optimizer",
+    )
     iterations: int = _f(40, "Iterations at the full size.", group="optimizer", lo=0, hi=MAX_ITERATIONS)
     coarse_iterations: int = _f(
         100,
@@ -429,6 +437,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scales": 1,
         "ema_decay": 0.0,
         "loss_normalization": "absolute",
+        "pixel_bounds": "free",
         "initial": "content",
     },
     "study-vgg16-lbfgs": {
@@ -445,6 +454,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scales": 1,
         "ema_decay": 0.0,
         "loss_normalization": "absolute",
+        "pixel_bounds": "free",
         "initial": "content",
     },
     "fast": {"size": 256, "scales": 2, "iterations": 60, "coarse_iterations": 100},

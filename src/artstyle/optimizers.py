@@ -23,17 +23,26 @@ LBFGS_HISTORY = 50
 #: An L-BFGS iterate whose loss exceeds the best so far by this factor counts as an overshoot.
 SPIKE_FACTOR = 4.0
 
+#: The pixel box of ``pixel_bounds = box`` (images are 0-255 tensors).
+PIXEL_BOX = (0.0, 255.0)
+
 
 class LevelRun:
     """The pixels at one level size: ``x``, the objective at ``x``, and the best image seen.
 
     ``best_x`` is the image with the lowest loss evaluated; L-BFGS evaluates the loss before it
     steps, so this is the last image whose loss is known (and the one Ctrl-C keeps).
+
+    With ``pixel_bounds = box`` the start and every step are projected into the pixel box
+    (:meth:`project`): otherwise a saturated painting drives 10-15 % of the values far outside it
+    (-230 ... 430 on elephant x Picasso), and the image saved, clipped, is not the one optimised.
     """
 
     def __init__(self, objective: Any, x0: torch.Tensor, cfg: StyleConfig, carried: Any = None) -> None:
         self.objective, self.cfg = objective, cfg
+        self.bounded = cfg.pixel_bounds == "box"
         self.x = x0.detach().contiguous().requires_grad_(True)
+        self.project()
         self.best_loss, self.best_x = math.inf, self.x.detach().clone()
         self.record: dict[str, float] = {}
         self.optimizer: Optimizer = OPTIMIZERS[cfg.optimizer](self, cfg, carried)
@@ -52,6 +61,12 @@ class LevelRun:
         if value < self.best_loss:
             self.best_loss, self.best_x = value, self.x.detach().clone()
         return value, grad
+
+    def project(self) -> None:
+        """Back into the pixel box (``pixel_bounds = box``; a no-op when free)."""
+        if self.bounded:
+            with torch.no_grad():
+                self.x.clamp_(*PIXEL_BOX)
 
     def step(self) -> dict[str, float]:
         """One iteration (one evaluation); returns its losses (``total`` is NaN or inf if it failed)."""
@@ -92,10 +107,17 @@ class LBFGS:
             back = lb.retreat(run.x.detach(), value, grad)
             if back is not None:
                 with torch.no_grad():
-                    run.x.add_(back)
+                    run.x.add_(back)  # (between two points in the box: stays in it)
                 return
+        if run.bounded:
+            # projected L-BFGS: pixels held at the box by a gradient pointing out of it take no
+            # part in the direction or the curvature pairs, and the step is projected into the box
+            lo, hi = PIXEL_BOX
+            x = run.x.detach()
+            grad = grad.masked_fill(((x <= lo) & (grad > 0)) | ((x >= hi) & (grad < 0)), 0.0)
         with torch.no_grad():
             run.x.add_(lb.step(run.x.detach(), value, grad))
+        run.project()
 
     def carry(self, run: LevelRun, size: tuple[int, int]) -> float | None:
         """The curvature scale for a level of ``size`` (w, h): each loss term is a mean over
@@ -127,6 +149,7 @@ class Adam:
         _, grad = run.evaluate()
         if grad is not None:
             self.opt.step()
+            run.project()
 
     def carry(self, run: LevelRun, size: tuple[int, int]) -> dict[str, Any] | None:
         st = self.opt.state.get(run.x)
