@@ -54,7 +54,7 @@ def test_pixel_box_keeps_what_is_optimised_what_is_saved(optimizer):
     assert float(free[-1].output.min()) < -1.0 or float(free[-1].output.max()) > 256.0
     steps = list(iter_stylize(gradient_image(), [stripes_image()], cfg))
     for s in steps:
-        assert 0.0 <= float(s.output.min()) and float(s.output.max()) <= 255.0
+        assert float(s.output.min()) >= 0.0 and float(s.output.max()) <= 255.0
     assert steps[-1].losses["total"] < 0.7 * steps[0].losses["total"]
 
 
