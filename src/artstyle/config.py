@@ -231,12 +231,12 @@ class StyleConfig:
     )
     # -- start and colour ------------------------------------------------------------------------
     initial: str = _f(
-        "matched",
-        "Initial image: content (the photo), matched (the photo recoloured to the painting's colour "
-        "mean and covariance), transported (recoloured to the painting's whole colour distribution by "
-        "sliced optimal transport), noise, style, or the path of an image.",
+        "transported",
+        "Initial image: transported (the photo recoloured to the painting's whole colour "
+        "distribution by sliced optimal transport), matched (recoloured to the painting's colour "
+        "mean and covariance only), content (the photo), noise, style, or the path of an image.",
         group="start",
-        named=("matched", "transported", "content", "noise", "style"),
+        named=("transported", "matched", "content", "noise", "style"),
     )
     initial_noiseblend: float = _f(
         0.0,
