@@ -205,7 +205,7 @@ class StyleConfig:
     pixel_bounds: PixelBounds = _f(
         "box",
         "box: every step is projected back into the 0-255 pixel box, so the image optimised is the "
-        "image saved (Gatys et al. bounded their L-BFGS); free: pixels are unbounded while "
+        "image saved (as L-BFGS-B bounds do in scipy-based ports); free: pixels are unbounded while "
         "optimising and clipped only when saved (the study).",
         group="optimizer",
     )
