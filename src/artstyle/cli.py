@@ -29,6 +29,8 @@ def _option_for(f: dataclasses.Field[Any], tp: Any) -> Callable[[F], F]:
     default = f.default
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
     help_text = f"{f.metadata['doc']} [default: {shown if shown != '' else 'none'}]"
+    if tp is bool:
+        return click.option(flag, f.name, is_flag=True, default=None, help=f.metadata["doc"])
     origin = typing.get_origin(tp)
     if origin is Literal:
         ptype: Any = click.Choice(typing.get_args(tp))
@@ -474,7 +476,12 @@ def _toml_value(v: Any) -> str:
     return repr(v)
 
 
-_VIDEO = VideoOptions()
+def video_options(func: F) -> F:
+    """One flag per VideoOptions field (unset flags keep the field's default)."""
+    types = typing.get_type_hints(VideoOptions)
+    for f in reversed(dataclasses.fields(VideoOptions)):
+        func = _option_for(f, types[f.name])(func)
+    return func
 
 
 @main.command(cls=_ListCommand)
@@ -486,38 +493,7 @@ _VIDEO = VideoOptions()
 @click.option(
     "--style-masks", "style_masks", multiple=True, type=click.Path(dir_okay=False), help="One mask per STYLE."
 )
-@click.option(
-    "--temporal-weight",
-    type=float,
-    default=_VIDEO.temporal_weight,
-    show_default=True,
-    help="Weight of the temporal term (the previous frame, warped, where the flow is reliable).",
-)
-@click.option(
-    "--flow",
-    type=click.Choice(["dis", "farneback"]),
-    default=_VIDEO.flow,
-    show_default=True,
-    help="Optical flow.",
-)
-@click.option(
-    "--first-iterations",
-    type=int,
-    default=_VIDEO.first_iterations,
-    show_default=True,
-    help="Iterations of the first frame at full size (0: the settings' own plan).",
-)
-@click.option(
-    "--frame-iterations",
-    type=int,
-    default=_VIDEO.frame_iterations,
-    show_default=True,
-    help="Iterations of each later frame (full size, from the previous frame warped).",
-)
-@click.option("--independent", is_flag=True, help="Stylise each frame on its own (flickers; for comparison).")
-@click.option(
-    "--fps", type=float, default=_VIDEO.fps, show_default=True, help="Frame rate of a folder of frames."
-)
+@video_options
 @_job_options
 @config_options
 def video(
@@ -536,7 +512,8 @@ def video(
     from artstyle.video import stylize_video
 
     names = [f.name for f in dataclasses.fields(VideoOptions)]
-    opts = VideoOptions(**{k: kwargs.pop(k) for k in names})
+    given = {k: kwargs.pop(k) for k in names}
+    opts = VideoOptions(**{k: v for k, v in given.items() if v is not None})
     cfg = build_config(kwargs)
     masks, _ = _masks(style_masks, None, "", len(styles))
     side = stylize_video(

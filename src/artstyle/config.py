@@ -557,12 +557,20 @@ def preset(name: str) -> StyleConfig:
 class VideoOptions:
     """What a video adds to :class:`StyleConfig` (each field is a flag of ``artstyle video``)."""
 
-    temporal_weight: float = 50.0  # weight of L_temporal (0 with --independent)
-    flow: Literal["dis", "farneback"] = "dis"
-    first_iterations: int = 0  # L-BFGS iterations of the first frame at full size (0: the config's plan)
-    frame_iterations: int = 40  # iterations of each later frame, at full size only
-    independent: bool = False  # each frame on its own, from the configured start (for comparison)
-    fps: float = 24.0  # frame rate of a folder of frames (a video file keeps its own)
+    temporal_weight: float = _f(
+        50.0,
+        "Weight of the temporal term (the previous frame, warped, where the flow is reliable).",
+        group="video",
+    )
+    flow: Literal["dis", "farneback"] = _f("dis", "Optical flow.", group="video")
+    first_iterations: int = _f(
+        0, "Iterations of the first frame at full size (0: the settings' own plan).", group="video"
+    )
+    frame_iterations: int = _f(
+        40, "Iterations of each later frame (full size, from the previous frame warped).", group="video"
+    )
+    independent: bool = _f(False, "Stylise each frame on its own (flickers; for comparison).", group="video")
+    fps: float = _f(24.0, "Frame rate of a folder of frames (a video file keeps its own).", group="video")
 
     def check(self) -> None:
         if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):

@@ -109,14 +109,14 @@ class LBFGS:
                 with torch.no_grad():
                     run.x.add_(back)  # (between two points in the box: stays in it)
                 return
+        x = run.x.detach()
         if run.bounded:
             # projected L-BFGS: pixels held at the box by a gradient pointing out of it take no
             # part in the direction or the curvature pairs, and the step is projected into the box
             lo, hi = PIXEL_BOX
-            x = run.x.detach()
             grad = grad.masked_fill(((x <= lo) & (grad > 0)) | ((x >= hi) & (grad < 0)), 0.0)
         with torch.no_grad():
-            run.x.add_(lb.step(run.x.detach(), value, grad))
+            run.x.add_(lb.step(x, value, grad))
         run.project()
 
     def carry(self, run: LevelRun, size: tuple[int, int]) -> float | None:
