@@ -24,11 +24,12 @@ import torch
 
 from artstyle import StyleConfig
 from artstyle.images import default_content, default_style, fit_long_side, resize, to_tensor
+from artstyle.layers import BLOCKS, CHANNELS
 from artstyle.network import VGGFeatures, feature_shape, forward_flops
 from artstyle.objective import Objective
 from artstyle.optimizers import LevelRun
 from artstyle.runtime import get_weights
-from artstyle.weights import BLOCKS, CHANNELS, LoadedWeights
+from artstyle.weights import LoadedWeights
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 8) -> float:

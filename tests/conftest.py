@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from artstyle.layers import BLOCKS, CHANNELS
 from artstyle.runtime import WEIGHTS
-from artstyle.weights import BLOCKS, CHANNELS, LoadedWeights
+from artstyle.weights import LoadedWeights
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "images"
 

@@ -1,4 +1,4 @@
-"""Spatial control: masks per painting (guided Gram matrices), region maps, and their bad inputs."""
+"""Spatial control: masks per painting (a guide on every style loss), region maps, and their bad inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from PIL import Image
 
 from artstyle import stylize
 from artstyle.errors import ArtstyleError
-from artstyle.losses import GramStyleLoss, MaskedGramStyleLoss, gram_matrix
-from artstyle.masks import as_masks, layer_mask, region_masks
+from artstyle.losses import STYLE_LOSSES, Guided, SlicedWassersteinStyleLoss
+from artstyle.masks import as_masks, region_masks
+from artstyle.network import guide_at
 
 W, H = 64, 48
 
@@ -32,35 +33,49 @@ def halves() -> tuple[Image.Image, Image.Image]:
     return Image.fromarray(left, "L"), Image.fromarray(255 - left, "L")
 
 
-def test_a_full_mask_is_the_plain_gram_loss_and_a_region_is_normalised_by_its_area() -> None:
+def _loss(kind: str, target: torch.Tensor) -> torch.nn.Module:
+    if kind == "sliced_wasserstein":
+        return SlicedWassersteinStyleLoss(target, torch.Generator().manual_seed(1))
+    return STYLE_LOSSES[kind](target)
+
+
+@pytest.mark.parametrize("kind", list(STYLE_LOSSES))
+def test_a_full_mask_is_the_plain_loss_and_a_region_is_the_region_cut_out(kind: str) -> None:
     g = torch.Generator().manual_seed(0)
     f = torch.rand(1, 8, 6, 10, generator=g)
-    target = gram_matrix(torch.rand(1, 8, 5, 5, generator=g))
-    plain = GramStyleLoss(torch.zeros(1, 8, 2, 2))
-    plain.target = target
-    full = MaskedGramStyleLoss(target, torch.ones(1, 1, 6, 10))
-    assert torch.allclose(full(f), plain(f))
+    loss = _loss(kind, torch.rand(1, 8, 6, 10, generator=g))
+    full = Guided(loss, torch.ones(1, 1, 6, 10))
+    assert torch.allclose(full(f), loss(f), rtol=1e-4, atol=1e-6)
     left = torch.zeros(1, 1, 6, 10)
     left[..., :5] = 1
-    only_left = MaskedGramStyleLoss(target, left)(f)
-    assert torch.allclose(only_left, plain(f[..., :5].contiguous()))  # the region alone, at its own size
+    only_left = Guided(loss, left)(f)
+    # the region alone, at its own size: the statistic is the region's, normalised by its area
+    assert torch.allclose(only_left, loss(f[..., :5].contiguous()), rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(only_left, loss(f), rtol=1e-3)
+    # and the other half of the picture has no say in it
+    f2 = f.clone()
+    f2[..., 5:] = torch.rand(1, 8, 6, 5, generator=g) * 5
+    assert torch.allclose(Guided(loss, left)(f2), only_left, rtol=1e-4, atol=1e-6)
 
 
-def test_layer_masks_follow_the_pooling() -> None:
+def test_guides_follow_the_network_pooling_from_the_layer_table() -> None:
     m = torch.zeros(1, 1, 16, 16)
     m[..., :8] = 1
-    assert layer_mask(m, "relu1_1", (16, 16), "max").shape[-2:] == (16, 16)
-    deep = layer_mask(m, "relu3_1", (4, 4), "avg")
+    assert guide_at(m, "vgg19", "relu1_1", (16, 16), "max").shape[-2:] == (16, 16)
+    deep = guide_at(m, "vgg19", "relu3_1", (4, 4), "avg")
     assert deep.shape[-2:] == (4, 4) and deep[..., :2].min() == 1 and deep[..., 2:].max() == 0
-    odd = layer_mask(m, "relu2_1", (7, 9), "max")  # a size pooling does not hit: interpolated
+    odd = guide_at(m, "vgg19", "relu2_1", (7, 9), "max")  # a size pooling does not hit: interpolated
     assert odd.shape[-2:] == (7, 9)
+    assert guide_at(m, "vgg19", "pool2", (4, 4), "max").shape[-2:] == (4, 4)  # after its own pooling
 
 
 @pytest.mark.usefixtures("tiny_weights")
-def test_each_half_takes_its_own_paintings_statistics() -> None:
+@pytest.mark.parametrize("kind", list(STYLE_LOSSES))
+def test_each_half_takes_its_own_paintings_statistics(kind: str) -> None:
     photo = Image.new("RGB", (W, H), (128, 128, 128))
     red, blue = solid_stripes((230, 40, 30)), solid_stripes((30, 50, 230))
     settings = {"size": W, "scales": 1, "iterations": 40, "initial": "content", "style_weight": 100}
+    settings["style_loss"] = kind
     out = np.asarray(stylize(photo, [red, blue], masks=list(halves()), **settings).image, np.float64)
     left, right = out[:, : W // 2].reshape(-1, 3).mean(0), out[:, W // 2 :].reshape(-1, 3).mean(0)
     assert left[0] > left[2] + 20, left  # red painting on the left
@@ -106,5 +121,14 @@ def test_bad_masks_are_one_clear_error(tmp_path: Path) -> None:
     text.write_text("not an image")
     with pytest.raises(ArtstyleError, match="not an image"):
         as_masks([text], 1)
-    with pytest.raises(ArtstyleError, match="style masks work with style_loss gram"):
-        stylize(Image.new("RGB", (W, H)), [left.convert("RGB")], masks=[left], style_loss="mean_cov", size=W)
+
+
+@pytest.mark.usefixtures("tiny_weights")
+def test_masks_apply_with_no_iterations_too() -> None:
+    """The start alone (--iterations 0) is each region's painting's start, as in a longer run."""
+    photo = Image.new("RGB", (W, H), (128, 128, 128))
+    red, blue = solid_stripes((230, 40, 30)), solid_stripes((30, 50, 230))
+    settings = {"size": W, "scales": 1, "iterations": 0, "initial": "matched"}
+    out = np.asarray(stylize(photo, [red, blue], masks=list(halves()), **settings).image, np.float64)
+    left, right = out[:, : W // 2].reshape(-1, 3).mean(0), out[:, W // 2 :].reshape(-1, 3).mean(0)
+    assert left[0] > left[2] + 20 and right[2] > right[0] + 20, (left, right)

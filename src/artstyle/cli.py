@@ -210,12 +210,12 @@ def stylize(
 ) -> None:
     """Paint CONTENT in the style of one or more STYLE images (with --style-masks or
     --style-region-map: each painting in its own part of the picture)."""
-    from artstyle.jobs import JobOptions, Source, check_output, run_job
+    from artstyle.files import sha256_file
+    from artstyle.jobs import JobOptions, run_job
+    from artstyle.record import Source, check_output
 
     cfg = build_config(kwargs)
     masks, mask_files = _masks(style_masks, style_region_map, region_colors, len(styles))
-    if masks is not None and cfg.style_loss != "gram":
-        raise ArtstyleError(f"style masks work with --style-loss gram, not {cfg.style_loss}")
     out = check_output(output, overwrite, [content, *styles, *mask_files])
     problems, sources = [], []
     for p in (content, *styles):
@@ -227,8 +227,6 @@ def stylize(
         raise ArtstyleError("; ".join(problems))
     opts = JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet, masks=masks)
     if mask_files:
-        from artstyle.weights import sha256_file
-
         opts.extra["style_masks"] = [{"path": p, "sha256": sha256_file(Path(p))} for p in mask_files]
         if style_region_map:
             opts.extra["region_colors"] = region_colors.split(",")
@@ -268,7 +266,8 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
     Needs no files of yours; also writes the two inputs beside the output.
     """
     from artstyle.images import default_content, default_style, save_image
-    from artstyle.jobs import JobOptions, Source, check_output, run_job
+    from artstyle.jobs import JobOptions, run_job
+    from artstyle.record import Source, check_output
 
     cfg = build_config(kwargs)
     beside = {

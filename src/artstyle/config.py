@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from artstyle.errors import ArtstyleError
 from artstyle.files import check_regular_file
+from artstyle.layers import NETWORKS, unknown_layers, unknown_layers_message
 
 #: Bounds that keep a typo from asking for years of work or an overflow.
 MAX_SCALES = 12
@@ -318,7 +319,16 @@ class StyleConfig:
         for name, choices in literal_choices().items():
             if getattr(self, name) not in choices:
                 p.append(f"{name} must be one of {', '.join(choices)} (got {getattr(self, name)!r})")
+        if self.network in NETWORKS:
+            bad = unknown_layers(self.network, [*self.content_layers, *self.style_layers])
+            if bad:
+                p.append(unknown_layers_message(self.network, bad))
         return p
+
+    def check_paintings(self, n: int) -> None:
+        """The settings fit a run with ``n`` paintings (one blend weight each, when given)."""
+        if self.style_blend_weights and len(self.style_blend_weights) != n:
+            raise ArtstyleError(blend_count_message(len(self.style_blend_weights), n))
 
     def content_layer_shares(self) -> list[tuple[str, float]]:
         """Content layers with their share of ``content_weight``: the first gets
@@ -344,6 +354,11 @@ class StyleConfig:
     def replace(self, **changes: Any) -> StyleConfig:
         """A copy with ``changes`` applied, coerced and validated like a config file."""
         return from_dict(changes, base=self)
+
+
+def blend_count_message(given: int, paintings: int) -> str:
+    """The one message for blend weights that do not match the paintings."""
+    return f"{given} style_blend_weights given for {paintings} paintings; give one per painting"
 
 
 def _items(cfg: StyleConfig) -> list[tuple[dataclasses.Field[Any], Any]]:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -34,6 +35,15 @@ def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> Path
     if not stat.S_ISREG(st.st_mode):
         raise ArtstyleError(f"{p}: is not a regular file (a pipe, socket or device); give a {what}")
     return p
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, read in 1 MB pieces (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -70,7 +80,12 @@ _UMASK_LOCK = threading.Lock()
 
 
 class OutputExistsError(ArtstyleError):
-    """The output appeared while the run worked (another run, or the user); nothing was replaced."""
+    """An output would replace a file the user has (before the run, or one that appeared while it
+    worked) and ``--overwrite`` was not given: nothing was replaced. The one no-clobber message."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"{path}: already exists; pass --overwrite to replace it")
+        self.path = Path(path)
 
 
 def atomic_write_bytes(
@@ -109,10 +124,10 @@ def atomic_write_bytes(
             try:
                 os.link(tmp, p)
             except FileExistsError:
-                raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it") from None
+                raise OutputExistsError(p) from None
             except OSError:  # a file system without hard links: the check is then not atomic
                 if p.exists() or p.is_symlink():
-                    raise OutputExistsError(f"{p}: already exists; pass --overwrite to replace it") from None
+                    raise OutputExistsError(p) from None
                 os.replace(tmp, p)
     except OSError as e:
         raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageCms, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 from artstyle.errors import ArtstyleError
-from artstyle.files import atomic_write_bytes, check_not_input, check_regular_file
+from artstyle.files import OutputExistsError, atomic_write_bytes, check_not_input, check_regular_file
 
 #: Smallest side accepted: VGG's five poolings need at least 32 px.
 MIN_SIDE = 32
@@ -38,6 +38,13 @@ SAVE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
+#: Files a folder of images is read for (what we write, and GIF).
+IMAGE_SUFFIXES = frozenset({*SAVE_FORMATS, ".gif"})
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files of ``folder`` (by suffix), sorted by name."""
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
@@ -208,7 +215,7 @@ def check_writable(
     if p.is_dir():
         raise ArtstyleError(f"{p}: is a folder; give a file name such as {p / 'out.png'}")
     if (p.exists() or p.is_symlink()) and not overwrite:
-        raise ArtstyleError(f"{p}: already exists; pass --overwrite to replace it")
+        raise OutputExistsError(p)
     if p.exists() and not p.is_file():
         raise ArtstyleError(f"{p}: is not a regular file; refusing to replace it")
     parent = p.parent if str(p.parent) else Path(".")

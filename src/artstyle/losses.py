@@ -7,6 +7,12 @@ Normalisations (as in anishathalye/neural-style, which the study used) make a we
 at every image size: the content loss is a mean over all C*N entries; the Gram matrix is divided by
 C*N, so it is an average over positions; the style loss is a mean over the C*C Gram entries; the TV
 loss is a mean over pixel differences. So ``style_weight / content_weight`` is size-independent.
+
+Guides (Gatys et al. 2017, spatial control): every style loss can be told to look at one region of
+the image only. ``loss.guide(m)`` turns a mask ``m`` (1, 1, h, w at the loss's layer; see
+:func:`artstyle.network.guide_at`) into what ``loss(f, guide)`` needs, and :class:`Guided` binds the
+two. A guided statistic is the region's, weighted per position by ``w_n = m_n^2 / sum m^2``, so a
+region of any area is held as firmly as the whole picture, and a mask of ones is the unguided loss.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from artstyle.config import blend_count_message
+from artstyle.errors import ArtstyleError
 
 
 def flatten_features(f: torch.Tensor) -> torch.Tensor:
@@ -42,9 +51,20 @@ def blend_weights(n: int, weights: Sequence[float] = ()) -> list[float]:
     if not weights:
         return [1.0 / n] * n
     if len(weights) != n:
-        raise ValueError(f"{len(weights)} blend weights for {n} images")
+        raise ArtstyleError(blend_count_message(len(weights), n))
     total = float(sum(weights))
     return [w / total for w in weights]
+
+
+def mean_square(t: torch.Tensor) -> float:
+    """``mean(t^2)``: a loss at an all-zero feature map when its target statistic is ``t``."""
+    return float(torch.mean(t**2))
+
+
+def position_weights(mask: torch.Tensor) -> torch.Tensor:
+    """A guide's weight per position, ``w_n = m_n^2 / sum m^2`` (N,), summing to 1."""
+    m2 = mask.reshape(-1).float() ** 2
+    return m2 / m2.sum().clamp_min(1e-12)
 
 
 class ContentLoss(nn.Module):
@@ -59,7 +79,7 @@ class ContentLoss(nn.Module):
 
     def blank_loss(self) -> float:
         """The loss of an all-zero feature map, ``mean(P^2)``: the target's magnitude."""
-        return float(torch.mean(self.target**2))
+        return mean_square(self.target)
 
 
 class _GramMSE(torch.autograd.Function):
@@ -93,47 +113,43 @@ class _GramMSE(torch.autograd.Function):
 
 class GramStyleLoss(nn.Module):
     """``L_style = mean((G(F) - G(S))^2)`` over the C*C entries, ``G(X) = X X^T / (C N)``
-    (Gatys et al. 2015, eq. 4, with size-independent normalisation)."""
+    (Gatys et al. 2015, eq. 4, with size-independent normalisation).
+
+    Guided (Gatys et al. 2017, eq. 5): ``G_m(F) = (F m)(F m)^T / (C sum(m^2))``, the region's Gram
+    matrix, compared with the painting's."""
 
     def __init__(self, target_features: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("target", gram_matrix(target_features).detach())
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return _GramMSE.apply(flatten_features(f), self.target)
+    def guide(self, mask: torch.Tensor) -> torch.Tensor:
+        """``m sqrt(N / sum m^2)`` (1, 1, N): the Gram MSE divides by C N, which then is C sum(m^2)."""
+        m = mask.reshape(1, 1, -1)
+        return m * (m.shape[-1] / m.pow(2).sum().clamp_min(1e-12)).sqrt()
+
+    def forward(self, f: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        x = flatten_features(f)
+        if guide is not None:
+            x = x * guide.to(f.dtype)
+        return _GramMSE.apply(x, self.target)
 
     def blank_loss(self) -> float:
         """The loss of an all-zero feature map, ``mean(G(S)^2)``."""
-        return float(torch.mean(self.target**2))
+        return mean_square(self.target)
 
 
-class MaskedGramStyleLoss(nn.Module):
-    """A guided Gram loss (Gatys et al. 2017, eq. 5 with size-independent normalisation):
-    ``L = mean((G_m(F) - G(S))^2)``, ``G_m(F) = (F m)(F m)^T / (C sum(m^2))`` with ``m`` the
-    region's mask at this layer (one weight per position). The painting's statistic is compared
-    with the region's only, normalised by the region's area, so a small region is held as firmly
-    as the whole picture; ``m = 1`` everywhere gives :class:`GramStyleLoss`. ``target`` is the
-    painting's Gram matrix (shared with the unmasked loss)."""
-
-    def __init__(self, target: torch.Tensor, mask: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("target", target)
-        m = mask.reshape(1, 1, -1)
-        # F m sqrt(N / sum m^2): the hand-written Gram MSE divides by C N, which then is C sum(m^2)
-        self.register_buffer("weight", m * (m.shape[-1] / m.pow(2).sum().clamp_min(1e-12)).sqrt())
-
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return _GramMSE.apply(flatten_features(f) * self.weight.to(f.dtype), self.target)
-
-    def blank_loss(self) -> float:
-        return float(torch.mean(self.target**2))
-
-
-def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _mean_cov(f: torch.Tensor, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C,) and covariance (C, C) of the N feature vectors, each weighted by ``weights`` (N,
+    summing to 1) when given."""
     x = flatten_features(f)[0]
-    mu = x.mean(dim=1, keepdim=True)
-    xc = x - mu
-    return mu.squeeze(1), xc @ xc.T / x.shape[1]
+    if weights is None:
+        mu = x.mean(dim=1, keepdim=True)
+        xc = x - mu
+        return mu.squeeze(1), xc @ xc.T / x.shape[1]
+    w = weights.to(x.dtype)
+    mu = x @ w
+    xc = x - mu[:, None]
+    return mu, (xc * w) @ xc.T
 
 
 def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
@@ -148,7 +164,8 @@ class MeanCovStyleLoss(nn.Module):
 
     where ``mu`` and ``C`` are the mean and covariance of the N feature vectors. The matrix square
     root's trace is the sum of the square roots of the eigenvalues of ``C_S^1/2 C_F C_S^1/2``
-    (``eigvalsh``, whose gradient stays finite for repeated eigenvalues).
+    (``eigvalsh``, whose gradient stays finite for repeated eigenvalues). Guided: ``mu_F`` and
+    ``C_F`` are the region's, each position weighted by ``w_n`` (:func:`position_weights`).
     """
 
     def __init__(self, target_features: torch.Tensor, eps: float = 1e-8) -> None:
@@ -159,8 +176,11 @@ class MeanCovStyleLoss(nn.Module):
         self.register_buffer("cov_sqrt", _sqrtm_psd(cov))
         self.eps = eps
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        mu, cov = _mean_cov(f.float())
+    def guide(self, mask: torch.Tensor) -> torch.Tensor:
+        return position_weights(mask)
+
+    def forward(self, f: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        mu, cov = _mean_cov(f.float(), guide)
         m = self.cov_sqrt @ cov @ self.cov_sqrt
         m = (m + m.T) / 2
         root_trace = torch.linalg.eigvalsh(m).clamp(min=self.eps).sqrt().sum()
@@ -179,6 +199,14 @@ class SlicedWassersteinStyleLoss(nn.Module):
 
     over random unit directions ``v_k`` (as many as channels). The sorted target projections are
     resampled to N positions when the sizes differ. ``resample()`` draws new directions.
+
+    Guided: the region's weighted distribution along each direction against the painting's, as
+    quantile functions: the n-th smallest projection carries weight ``w_n`` (:func:`position_weights`)
+    and sits at the level ``u_n`` of the middle of its weight, stretched so that the first and last
+    weighted ones sit at 0 and 1;
+    ``L = mean_k sum_n w_n (sort(F^T v_k)_n - Q_k(u_n))^2``, ``Q_k`` the painting's quantile function
+    (its sorted projections, linearly interpolated). With equal weights ``u_n = n / (N - 1)``: the
+    unguided loss.
     """
 
     def __init__(self, target_features: torch.Tensor, generator: torch.Generator | None = None) -> None:
@@ -204,15 +232,50 @@ class SlicedWassersteinStyleLoss(nn.Module):
             self._cache[n] = t
         return self._cache[n]
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
+    def guide(self, mask: torch.Tensor) -> torch.Tensor:
+        return position_weights(mask)
+
+    def forward(self, f: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         x = flatten_features(f.float())[0]
+        if guide is not None:
+            return self._guided(x, guide)
         proj = (self.directions.T @ x).sort(dim=1).values
         return torch.mean((proj - self._target_for(proj.shape[1])) ** 2)
+
+    def _guided(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        proj, order = (self.directions.T @ x).sort(dim=1)
+        w = weights.to(x.dtype)[order]  # (K, N): each sorted projection's weight
+        mid = w.cumsum(dim=1) - w / 2
+        held = (w > 0).float()  # the stretch runs from the first weighted projection to the last
+        first = held.argmax(dim=1, keepdim=True)
+        last = w.shape[1] - 1 - held.flip(1).argmax(dim=1, keepdim=True)
+        lo, hi = mid.gather(1, first), mid.gather(1, last)
+        u = ((mid - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
+        t = self.sorted_target
+        pos = u * (t.shape[1] - 1)
+        i0 = pos.floor().long().clamp(max=t.shape[1] - 1)
+        i1 = (i0 + 1).clamp(max=t.shape[1] - 1)
+        frac = pos - i0
+        q = t.gather(1, i0) * (1 - frac) + t.gather(1, i1) * frac
+        return ((proj - q) ** 2 * w).sum(dim=1).mean()
 
     def blank_loss(self) -> float:
         """The loss of an all-zero feature map, ``mean(S^T v)^2`` over directions and positions;
         the same for every draw of unit directions in expectation, ``|S|^2 / (C N)``."""
-        return float(torch.mean(self.features**2))
+        return mean_square(self.features)
+
+
+class Guided(nn.Module):
+    """A style loss that sees one region of the image: ``loss(f, loss.guide(mask))`` (see the
+    module). ``mask`` is (1, 1, h, w) at the loss's layer."""
+
+    def __init__(self, loss: nn.Module, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.loss = loss
+        self.register_buffer("guide", loss.guide(mask))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.loss(f, self.guide)
 
 
 STYLE_LOSSES: dict[str, type[nn.Module]] = {

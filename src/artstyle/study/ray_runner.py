@@ -22,10 +22,10 @@ from typing import Any
 from tqdm import tqdm
 
 from artstyle.errors import ArtstyleError
-from artstyle.files import atomic_write_bytes
-from artstyle.jobs import execute_run, write_sidecar_data
+from artstyle.files import atomic_write_bytes, sha256_file
+from artstyle.jobs import execute_run
+from artstyle.record import write_sidecar_data
 from artstyle.study.experiment import Experiment, Outcome, RunSpec
-from artstyle.weights import sha256_file
 
 #: How often Ray retries a task whose worker or node died.
 MAX_RETRIES = 3

@@ -15,7 +15,7 @@ from PIL import Image
 
 from artstyle.files import atomic_write_bytes
 from artstyle.images import save_image
-from artstyle.jobs import versions
+from artstyle.record import versions
 from artstyle.study.experiment import Experiment, Outcome, input_thumbnail, slug, write_table
 from artstyle.study.plots import loss_curves
 from artstyle.study.sheets import Cell, grid_sheet

@@ -10,11 +10,11 @@ from typing import Any
 from tqdm import tqdm
 
 from artstyle.errors import ArtstyleError
-from artstyle.files import atomic_write_bytes
-from artstyle.jobs import JobOptions, Source, run_job, sidecar_path
+from artstyle.files import atomic_write_bytes, sha256_file
+from artstyle.jobs import JobOptions, run_job
+from artstyle.record import Source, sidecar_path
 from artstyle.study.experiment import Experiment, Outcome, RunSpec, plan
 from artstyle.study.report import write_report
-from artstyle.weights import sha256_file
 
 
 def _up_to_date(spec: RunSpec, hashes: dict[Path, str]) -> dict[str, Any] | None:

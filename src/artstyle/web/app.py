@@ -319,13 +319,10 @@ def create_app(
         cfg, _, error = check_settings(preset_name, settings)
         if cfg is None:
             raise ArtstyleError(error)
-        if cfg.style_blend_weights and len(cfg.style_blend_weights) != len(styles):
-            raise ArtstyleError(f"{len(cfg.style_blend_weights)} blend weights for {len(styles)} paintings")
+        cfg.check_paintings(len(styles))
         masks = [await _image_ref(x, "mask") for x in form.getlist("mask")]
         mask_paths = [str(store.image_path(m["id"])) for m in masks]
         if masks:
-            if cfg.style_loss != "gram":
-                raise ArtstyleError(f"style masks work with style_loss gram, not {cfg.style_loss}")
             await run_in_threadpool(as_masks, mask_paths, len(styles))  # count, empty masks
         sizes = [(m["width"], m["height"]) for m in (contents[0], *styles)]
         await run_in_threadpool(preflight, sizes[0], sizes[1:], cfg, resolve_device(cfg.device))

@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any
 
 from artstyle.errors import ArtstyleError
-from artstyle.jobs import json_safe
+from artstyle.record import json_safe
 from artstyle.web import worker
 from artstyle.web.store import NotFound, Store
 

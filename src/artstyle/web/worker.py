@@ -33,8 +33,9 @@ from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import atomic_write_bytes
 from artstyle.images import encode_image, load_image
-from artstyle.jobs import JobOptions, Source, sidecar_data, work_units, write_sidecar_data
 from artstyle.masks import as_masks
+from artstyle.pyramid import Plan
+from artstyle.record import Source, sidecar_data, write_sidecar_data
 from artstyle.stylizer import Step, Stylizer, finish_image
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
@@ -75,13 +76,9 @@ def main(tasks: Any, events: Any, cancel: Any, init: str | None = None) -> None:
         events.put((event, job_id, data))
 
 
-def _eta(step: Step, costs: list[float], budgets: list[int]) -> tuple[float, float]:
-    """(fraction of the work done, seconds left) with work weighted by each level's pixels."""
-    level = step.scale - 1
-    done_its = step.iteration - sum(budgets[:level])
-    done = sum(c * b for c, b in zip(costs[:level], budgets[:level], strict=True)) + costs[level] * done_its
-    total = sum(c * b for c, b in zip(costs, budgets, strict=True))
-    frac = min(1.0, done / total) if total else 1.0
+def _eta(step: Step, plan: Plan) -> tuple[float, float]:
+    """(fraction of the plan's work done, seconds left): the progress bar's notion of work."""
+    frac = plan.fraction_done(step.scale, step.iteration)
     left = step.seconds / frac - step.seconds if frac > 0 else float("nan")
     return frac, left
 
@@ -97,12 +94,12 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
         cache.clear()
         stylizer = cache[key] = Stylizer(styles, cfg)
     masks = as_masks(task["masks"], len(styles)) if task.get("masks") else None
-    costs, budgets = work_units(content, cfg)
+    plan = stylizer.plan(content.size)
     parent = os.getppid()
     last_preview = [0.0, 0]  # time, count
 
     def on_step(step: Step) -> None:
-        frac, left = _eta(step, costs, budgets)
+        frac, left = _eta(step, plan)
         events.put(
             (
                 "progress",
@@ -137,7 +134,7 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
         return made[0], made[1:]
 
     try:
-        result = stylizer.stylize(content, callback=on_step, masks=masks)
+        result = stylizer.stylize(content, callback=on_step, masks=masks, plan=plan)
     except KeyboardInterrupt:  # cancelled before the first iteration: nothing to keep
         return "cancelled", {"message": "cancelled before the first iteration", "has_image": False}
     except NonFiniteLossError as e:
@@ -171,8 +168,8 @@ def _write(
 ) -> None:
     content, styles = srcs
     atomic_write_bytes(folder / "result.png", encode_image(image, "result.png"), overwrite=True)
-    opts = JobOptions(extra={"studio_job": task["id"], "style_masks": task.get("mask_ids", [])})
-    data = sidecar_data("result.png", result, cfg, content, styles, opts, error=error, history=history)
+    extra = {"studio_job": task["id"], "style_masks": task.get("mask_ids", [])}
+    data = sidecar_data("result.png", result, cfg, content, styles, extra, error=error, history=history)
     data["command"] = ["artstyle serve"]
     write_sidecar_data(folder / "result.png", data, overwrite=True)
 

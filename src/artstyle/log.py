@@ -1,0 +1,14 @@
+"""Where a layer that has something to say for a person (a download, a retry) says it: a ``Log``
+callable that the interface provides (the CLI writes above its progress bar). The core never
+prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+#: Takes one message for a person.
+Log = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    """A Log that says nothing (the default)."""

@@ -1,0 +1,203 @@
+"""The run record: what a run read (its inputs, with their sha256), what it made (the image and
+the JSON sidecar beside it: config, seed, versions, losses, timings), and the checks that keep a
+run from replacing anything of the user's.
+
+Every output can be reproduced from its sidecar; JSON is written strictly (no NaN) and atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL
+import torch
+from PIL import Image
+
+from artstyle import __version__
+from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError
+from artstyle.files import OutputExistsError, atomic_write_bytes, check_not_input, check_regular_file
+from artstyle.images import check_size, check_writable, decode_image, save_image
+from artstyle.stylizer import StyleResult
+
+
+@dataclass
+class Source:
+    """An input image and where it came from (a path, or a built-in's name)."""
+
+    image: Image.Image
+    name: str
+    sha256: str = ""
+    path: Path | None = None  # the file it was read from (protected from being overwritten)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Source:
+        """The file read once: its bytes are hashed and decoded (as :func:`images.load_image`)."""
+        p = check_regular_file(path, "image")
+        try:
+            data = p.read_bytes()
+        except PermissionError:
+            raise ArtstyleError(f"{p}: permission denied") from None
+        except OSError as e:
+            raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
+        im = decode_image(data, str(path))
+        check_size(im, str(path))
+        return cls(im, str(path), hashlib.sha256(data).hexdigest(), Path(path))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": self.name,
+            "sha256": self.sha256,
+            "width": self.image.width,
+            "height": self.image.height,
+        }
+
+
+def input_paths(content: Source, styles: Sequence[Source]) -> list[Path]:
+    """The files a run read (an output must never replace one of them)."""
+    return [s.path for s in (content, *styles) if s.path is not None]
+
+
+def sidecar_path(out: Path) -> Path:
+    """``out.png`` -> ``out.png.json``."""
+    return out.with_name(out.name + ".json")
+
+
+def checkpoint_path(out: Path, iteration: int) -> Path:
+    return out.with_name(f"{out.stem}.iter{iteration:05d}{out.suffix}")
+
+
+def versions() -> dict[str, str]:
+    return {
+        "artstyle": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pillow": PIL.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def sidecar_data(
+    name: str,
+    result: StyleResult | None,
+    cfg: StyleConfig,
+    content: Source,
+    styles: Sequence[Source],
+    extra: dict[str, Any] | None = None,
+    *,
+    error: str = "",
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The sidecar of output ``name`` as a dict (JSON-ready once NaNs are named): everything needed
+    to reproduce and judge it: config, inputs, versions, losses, timings; ``extra`` as is."""
+    data: dict[str, Any] = {
+        "output": name,
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "content": content.describe(),
+        "styles": [s.describe() for s in styles],
+        "versions": versions(),
+        "command": sys.argv,
+        **(extra or {}),
+    }
+    if result is not None:
+        data.update(
+            weights=result.weights_id,
+            device=result.device,
+            timings=result.timings,
+            peak_memory_mb=round(result.peak_memory_mb, 1),
+            interrupted=result.interrupted,
+            iterations=len(result.history),
+            history=result.history,
+        )
+    else:
+        data.update(history=history or [])
+    if error:
+        data["error"] = error
+    return data
+
+
+def json_safe(v: Any, nonfinite: Callable[[float], Any] = str) -> Any:
+    """``v`` with every NaN or infinite float replaced by ``nonfinite(x)`` (its name as a string by
+    default; the studio's events use None): JSON has no NaN."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return nonfinite(v)
+    if isinstance(v, dict):
+        return {k: json_safe(x, nonfinite) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x, nonfinite) for x in v]
+    return v
+
+
+def write_json(path: Path, data: Any, *, overwrite: bool, protect: Sequence[Path] = ()) -> Path:
+    """``data`` as strict JSON (see :func:`json_safe`), written atomically."""
+    text = json.dumps(json_safe(data), indent=1, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode(), overwrite=overwrite, protect=protect)
+    return path
+
+
+def write_sidecar_data(
+    out: Path, data: dict[str, Any], overwrite: bool, protect: Sequence[Path] = ()
+) -> Path:
+    """Write ``data`` (see :func:`sidecar_data`) as ``out``'s sidecar, atomically."""
+    return write_json(sidecar_path(out), data, overwrite=overwrite, protect=protect)
+
+
+def check_output(
+    out: str | Path,
+    overwrite: bool,
+    inputs: Sequence[str | Path] = (),
+    also: Sequence[Path] = (),
+) -> Path:
+    """The output and its sidecar (and ``also``: checkpoints, demo inputs) can be written, none is
+    one of ``inputs``, and nothing the user has is replaced unasked."""
+    p = check_writable(out, overwrite, inputs)  # (the folder's writability is probed once, here)
+    for q in (*also, sidecar_path(p)):
+        check_not_input(q, inputs)
+        if (q.exists() or q.is_symlink()) and not overwrite:
+            raise OutputExistsError(q)
+    return p
+
+
+def write_result(
+    out: Path,
+    image: Image.Image,
+    result: StyleResult | None,
+    cfg: StyleConfig,
+    content: Source,
+    styles: Sequence[Source],
+    *,
+    overwrite: bool,
+    extra: dict[str, Any] | None = None,
+    error: str = "",
+    history: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write the image and its sidecar under ``out`` or, when ``out`` or its sidecar appeared
+    meanwhile (and ``overwrite`` is off), under the next free name: the work is never lost and
+    nothing of the user's is replaced. Returns where the image went."""
+    inputs = input_paths(content, styles)
+    target = out
+    for k in range(1, 10_000):
+        try:
+            if not overwrite and sidecar_path(target).exists():
+                raise OutputExistsError(sidecar_path(target))
+            save_image(image, target, overwrite=overwrite, protect=inputs)
+            break
+        except OutputExistsError:
+            target = out.with_name(f"{out.stem}-{k}{out.suffix}")
+    # (a sidecar that appears in the instant after the image is the user's: the image is safe)
+    data = sidecar_data(target.name, result, cfg, content, styles, extra, error=error, history=history)
+    with contextlib.suppress(OutputExistsError):
+        write_sidecar_data(target, data, overwrite, inputs)
+    return target
