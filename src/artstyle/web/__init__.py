@@ -5,3 +5,9 @@ worker process (:mod:`artstyle.web.worker`) fed by the queue of :mod:`artstyle.w
 everything persists in a data folder (:mod:`artstyle.web.store`). An optional extra:
 ``pip install "artstyle[web]"``.
 """
+
+#: The studio's limits by default (``artstyle serve --max-upload-mb``, ``--queue-limit``).
+MAX_UPLOAD_MB = 25.0
+QUEUE_LIMIT = 20
+#: Paintings one job may blend.
+MAX_STYLES = 8

@@ -21,7 +21,7 @@ from typing import Any
 
 from artstyle.errors import ArtstyleError
 from artstyle.record import json_safe
-from artstyle.web import worker
+from artstyle.web import QUEUE_LIMIT, worker
 from artstyle.web.store import NotFound, Store
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
@@ -34,7 +34,9 @@ class QueueFull(ArtstyleError):
 
 
 class Manager:
-    def __init__(self, store: Store, *, queue_limit: int = 20, worker_init: str | None = None) -> None:
+    def __init__(
+        self, store: Store, *, queue_limit: int = QUEUE_LIMIT, worker_init: str | None = None
+    ) -> None:
         self.store = store
         self.queue_limit = queue_limit
         self.worker_init = worker_init

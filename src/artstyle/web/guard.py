@@ -1,0 +1,94 @@
+"""The studio's guards, on every request (pure ASGI middleware, :class:`Guard`): the Host header
+must name this server (no DNS rebinding); a state-changing request from a page of another origin is
+refused; with a token (required for any non-loopback host) every route needs it (``?token=``,
+``Authorization: Bearer``, or the cookie the page gets); request bodies are capped while they stream.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import cookie_parser
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+COOKIE = "artstyle_token"
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    """Every error of the API: one line of JSON, ``{"error": "..."}``."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Guard:
+    """Pure ASGI middleware: Host and Origin checks, the access token, and the body cap."""
+
+    def __init__(self, app: Any, token: str | None, max_bytes: int, hosts: tuple[str, ...] | None) -> None:
+        self.app, self.token, self.max_bytes, self.hosts = app, token, max_bytes, hosts
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        problem = self._check(scope, headers)
+        if problem:
+            await problem(scope, receive, send)
+            return
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if not started:
+                await self._too_large()(scope, receive, send)
+
+    def _too_large(self) -> JSONResponse:
+        return error_response(
+            413, f"upload too large: the limit is {self.max_bytes / 1e6:g} MB (--max-upload-mb)"
+        )
+
+    def _check(self, scope: dict[str, Any], headers: dict[str, str]) -> Response | None:
+        host = headers.get("host", "")
+        name = urlsplit(f"//{host}").hostname or ""
+        if self.hosts is not None and name not in self.hosts:
+            return error_response(400, f"unexpected Host header {host[:60]!r}")
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            origin = headers.get("origin")
+            if origin and urlsplit(origin).netloc != host:
+                return error_response(403, "requests from other sites are refused")
+        if self.token:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = query.get("token", [""])[0]
+            auth = headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                given = given or auth[7:].strip()
+            given = given or cookie_parser(headers.get("cookie", "")).get(COOKIE, "")
+            if not secrets.compare_digest(given.encode(), self.token.encode()):
+                return error_response(401, "an access token is needed: open the URL the server printed")
+        return None

@@ -1,0 +1,87 @@
+"""What the routers share: the studio's state as dependencies, and reading a request's body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from artstyle.errors import ArtstyleError
+from artstyle.web.manager import Manager
+from artstyle.web.store import NotFound, Store
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The studio's limits, shown to the page."""
+
+    max_upload_mb: float
+    queue_limit: int
+    max_styles: int
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _manager(request: Request) -> Manager:
+    return request.app.state.manager
+
+
+def _limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+ManagerDep = Annotated[Manager, Depends(_manager)]
+LimitsDep = Annotated[Limits, Depends(_limits)]
+
+
+def public_image(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of an image's record."""
+    return {k: meta[k] for k in ("id", "name", "width", "height", "builtin") if k in meta}
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ArtstyleError("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ArtstyleError("the body must be a JSON object")
+    return body
+
+
+async def read_form(request: Request, files: int) -> Any:
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise ArtstyleError("send multipart/form-data")
+    try:
+        return await request.form(max_files=files, max_fields=40)
+    except HTTPException as e:
+        raise ArtstyleError(str(e.detail)) from None
+
+
+async def store_upload(store: Store, item: UploadFile) -> dict[str, Any]:
+    """An uploaded file added to the library (decoded and checked); its record."""
+    data = await item.read()
+    if not data:
+        raise ArtstyleError(f"{item.filename or 'upload'}: the file is empty")
+    return await run_in_threadpool(store.add_image, data, item.filename)
+
+
+async def image_ref(store: Store, item: Any, what: str) -> dict[str, Any]:
+    """A form field naming an image: an uploaded file (added to the library) or an image id."""
+    if isinstance(item, UploadFile):
+        return await store_upload(store, item)
+    ref = str(item).strip()
+    try:
+        return store.image_meta(ref)
+    except NotFound:
+        raise ArtstyleError(
+            f"{what}: no image {ref[:40]!r} (upload it, or use an id of /api/images)"
+        ) from None

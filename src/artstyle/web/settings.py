@@ -1,0 +1,44 @@
+"""A web form's settings, checked by the config's own rules (per field, for the form), with the
+one restriction of the web: a field that also takes a path (weights, initial) takes only its names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from artstyle.config import StyleConfig, from_dict, layered, preset, schema
+from artstyle.errors import ArtstyleError
+
+
+def web_restrictions(values: dict[str, Any]) -> dict[str, str]:
+    """Settings a web page may not give: a path for a field that also takes names (weights,
+    initial) would read a file of the server's; only the names are allowed here."""
+    errors = {}
+    for f in schema()["fields"]:
+        if "named" in f and f["name"] in values and values[f["name"]] not in f["named"]:
+            errors[f["name"]] = f"{f['name']} must be one of {', '.join(f['named'])} here (no file paths)"
+    return errors
+
+
+def check_settings(preset_name: str, values: Any) -> tuple[StyleConfig | None, dict[str, str], str]:
+    """(config, per-field errors, overall error): the config's own messages."""
+    if not isinstance(values, dict):
+        return None, {}, "settings must be a JSON object"
+    try:
+        base = preset(preset_name or "default")
+    except ArtstyleError as e:
+        return None, {}, str(e)
+    errors = web_restrictions(values)
+    for key, value in values.items():
+        if key in errors:
+            continue
+        try:
+            from_dict({key: value}, base=base)
+        except ArtstyleError as e:
+            errors[key] = str(e)
+    if errors:
+        first = next(iter(errors))
+        return None, errors, f"{first}: {errors[first]}" if first not in errors[first] else errors[first]
+    try:
+        return layered(preset_name or "default", None, values), {}, ""
+    except ArtstyleError as e:
+        return None, {}, str(e)
