@@ -1,5 +1,5 @@
 """Peak memory of a run at 512, 1024 and 2048 px against the estimate the tool uses to refuse, before
-any work, a run that would not fit (``artstyle.optimize.estimate_memory``).
+any work, a run that would not fit (``artstyle.runtime.estimate_memory``).
 
 Each size runs in its own process (``artstyle stylize``, one level, a few L-BFGS iterations: the peak
 is reached at the first backward pass and grows only by L-BFGS's curvature pairs, which the estimate
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from artstyle import StyleConfig
 from artstyle.images import load_image
+from artstyle.pyramid import plan_run
 from artstyle.runtime import available_memory, estimate_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,12 +62,12 @@ def main() -> None:
                 continue
             side = json.loads(Path(str(out) + ".json").read_text())
             cfg = StyleConfig(size=size, scales=1, iterations=args.iterations, device="cpu")
-            est = estimate_memory(csize, [ssize], cfg) / 2**30
+            est = estimate_memory(plan_run(csize, [ssize], cfg), cfg) / 2**30
             peak, wall = side["peak_memory_mb"] / 1024, side["timings"]["total_s"]
             print(f"| {size} | {peak:.2f} | {est:.2f} | {est / peak:.2f} | {wall:.0f} |")
         have = available_memory() or 0
         big = StyleConfig(size=8192, scales=1)
-        need = estimate_memory(csize, [ssize], big) / 2**30
+        need = estimate_memory(plan_run(csize, [ssize], big), big) / 2**30
         print(f"\navailable now: {have / 2**30:.1f} GB; at 8192 px a run needs {need:.1f} GB; the tool says:")
         never = Path(tmp) / "never.png"
         done = subprocess.run(

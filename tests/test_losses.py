@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from artstyle.errors import ArtstyleError
 from artstyle.losses import (
     ContentLoss,
     GramStyleLoss,
@@ -49,7 +50,7 @@ def test_layer_and_blend_weights():
     assert layer_weights(3, 2.0) == pytest.approx([1 / 7, 2 / 7, 4 / 7])
     assert blend_weights(2) == [0.5, 0.5]
     assert blend_weights(2, [1, 3]) == [0.25, 0.75]
-    with pytest.raises(ValueError):
+    with pytest.raises(ArtstyleError, match="1 style_blend_weights given for 2 paintings"):
         blend_weights(2, [1])
 
 

@@ -15,6 +15,7 @@ import math
 import os
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -73,6 +74,18 @@ def _bound_problem(name: str, v: float, m: dict[str, Any]) -> str | None:
             return f"{name} must {'be positive' if lo_open else 'not be negative'} (got {v})"
         return f"{name} must be {'above' if lo_open else 'at least'} {_num(lo)} (got {v})"
     return f"{name} must be {'below' if hi_open else 'at most'} {_num(hi)} (got {v})"
+
+
+def bound_problems(obj: Any, label: Callable[[str], str] = str) -> list[str]:
+    """The messages of every field of dataclass ``obj`` outside its metadata's bounds, each naming
+    the field as ``label(name)`` (a flag, for the video options)."""
+    out = []
+    for f in fields(obj):
+        if f.metadata.get("lo") is not None or f.metadata.get("hi") is not None:
+            msg = _bound_problem(label(f.name), getattr(obj, f.name), f.metadata)
+            if msg:
+                out.append(msg)
+    return out
 
 
 def _num(x: float) -> str:
@@ -263,11 +276,7 @@ class StyleConfig:
                 p.append(f"{name} must hold finite numbers (got {', '.join(map(str, v))})")
         if p:
             return p  # the comparisons below are meaningless for NaN
-        for f in fields(self):
-            if f.metadata.get("lo") is not None or f.metadata.get("hi") is not None:
-                msg = _bound_problem(f.name, getattr(self, f.name), f.metadata)
-                if msg:
-                    p.append(msg)
+        p += bound_problems(self)
         if any(not 0 <= n <= MAX_ITERATIONS for n in self.level_iterations):
             p.append(f"level_iterations must each be in [0, {MAX_ITERATIONS}]")
         if self.optimizer == "adam" and not self.learning_rate > 0:
@@ -575,15 +584,12 @@ class VideoOptions:
 
     def check(self) -> None:
         """The values within their fields' bounds, or one ArtstyleError naming the flags."""
-        problems = []
-        for f in fields(self):
-            v = getattr(self, f.name)
-            flag = "--" + f.name.replace("_", "-")
-            if isinstance(v, float) and not math.isfinite(v):
-                problems.append(f"{flag} must be a finite number (got {v})")
-            elif f.metadata.get("lo") is not None or f.metadata.get("hi") is not None:
-                msg = _bound_problem(flag, v, f.metadata)
-                if msg:
-                    problems.append(msg)
+        flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+        problems = [
+            f"{flag(f.name)} must be a finite number (got {getattr(self, f.name)})"
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name))
+        ]
+        problems = problems or bound_problems(self, flag)
         if problems:
             raise ArtstyleError("; ".join(problems))

@@ -34,8 +34,9 @@ class LevelRun:
     steps, so this is the last image whose loss is known (and the one Ctrl-C keeps).
 
     With ``pixel_bounds = box`` the start and every step are projected into the pixel box
-    (:meth:`project`): otherwise a saturated painting drives 10-15 % of the values far outside it
-    (-230 ... 430 on elephant x Picasso), and the image saved, clipped, is not the one optimised.
+    (:meth:`project`), so that the image saved is the image optimised (unbounded, a saturated
+    painting drives many values far outside it, and the saved image is clipped; README, "How the
+    default was chosen").
     """
 
     def __init__(self, objective: Any, x0: torch.Tensor, cfg: StyleConfig, carried: Any = None) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from artstyle.errors import ArtstyleError
@@ -124,11 +124,15 @@ async def cancel(job_id: str, manager: ManagerDep) -> dict[str, Any]:
 
 
 @router.get("/{job_id}/image")
-async def job_image(job_id: str, store: StoreDep, manager: ManagerDep) -> FileResponse:
+async def job_image(job_id: str, store: StoreDep, manager: ManagerDep) -> Response:
+    """The result, or while it runs the latest preview. Read whole, not streamed: the worker
+    replaces the preview every second, and a file response that stats one version and sends
+    another would break its Content-Length."""
     manager.view(job_id)
     for name in ("result.png", "preview.png"):
-        with contextlib.suppress(NotFound):
-            return FileResponse(store.job_file(job_id, name), media_type="image/png", headers=_no_cache())
+        with contextlib.suppress(NotFound, FileNotFoundError):
+            data = await run_in_threadpool(store.job_file(job_id, name).read_bytes)
+            return Response(data, media_type="image/png", headers=_no_cache())
     raise NotFound("this job has no image yet")
 
 
