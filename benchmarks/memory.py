@@ -20,8 +20,8 @@ from pathlib import Path
 
 from artstyle import StyleConfig
 from artstyle.images import load_image
-from artstyle.pyramid import plan_run
-from artstyle.runtime import available_memory, estimate_memory
+from artstyle.plan import estimate_memory, plan_run
+from artstyle.runtime import available_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"

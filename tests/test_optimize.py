@@ -227,7 +227,7 @@ def test_time_limit_stops_early_at_full_size():
 
 
 def test_level_plan_with_per_level_budgets():
-    from artstyle.pyramid import plan_run
+    from artstyle.plan import plan_run
 
     def levels(cfg):
         return [(lv.size, lv.iterations) for lv in plan_run((1024, 768), [], cfg).levels]

@@ -24,7 +24,7 @@ from artstyle.cli import main
 from artstyle.errors import ArtstyleError
 from artstyle.files import OutputExistsError, atomic_write_bytes
 from artstyle.images import as_image, save_image
-from artstyle.pyramid import plan_run
+from artstyle.plan import estimate_memory, plan_run
 from tests.conftest import gradient_image, stripes_image
 
 TINY = dict(size=40, scales=1, iterations=2, style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",))
@@ -240,7 +240,7 @@ def test_running_out_of_memory_is_one_clear_line(tmp_path, photo, painting, monk
 def test_memory_estimate_refuses_before_work(monkeypatch):
     monkeypatch.setattr(runtime, "available_memory", lambda: 2 * 2**30)
     cfg = artstyle.StyleConfig(size=2048, scales=1)
-    need = runtime.estimate_memory(plan_run((1024, 768), [(512, 400)], cfg), cfg)
+    need = estimate_memory(plan_run((1024, 768), [(512, 400)], cfg), cfg)
     assert 5 * 2**30 < need < 15 * 2**30  # measured peak at 2048 px: 8.6 GB (benchmarks/memory.py)
     with pytest.raises(ArtstyleError, match=r"needs about .* GB of memory and 2.0 GB is available"):
         artstyle.stylize(gradient_image(1024, 768), [stripes_image()], cfg)

@@ -145,7 +145,10 @@ def _job_options(func: F) -> F:
 
 def _finish(out: Path, result: Any) -> None:
     if result.interrupted:
-        click.echo(f"interrupted: the image so far is in {out}", err=True)
+        from artstyle.state import state_dir
+
+        again = "; the same command continues the run" if state_dir(out).is_dir() else ""
+        click.echo(f"interrupted: the image so far is in {out}{again}", err=True)
         sys.exit(130)
     click.echo(
         f"wrote {out} and {out.name}.json ({len(result.history)} iterations, "
@@ -217,7 +220,11 @@ def stylize(
 
     cfg = build_config(kwargs)
     masks, mask_files = _masks(style_masks, style_region_map, region_colors, len(styles))
-    out = check_output(output, overwrite, [content, *styles, *mask_files])
+    from artstyle.state import state_dir
+
+    # (a stopped run's own picture may be replaced by its continuation: run_job checks that)
+    stopped = state_dir(Path(output)).is_dir()
+    out = check_output(output, overwrite or stopped, [content, *styles, *mask_files])
     problems, sources = [], []
     for p in (content, *styles):
         try:

@@ -23,6 +23,10 @@ from artstyle.errors import ArtstyleError
 from artstyle.files import check_regular_file
 from artstyle.layers import NETWORKS, unknown_layers, unknown_layers_message
 
+#: The smallest tile: the network needs 32 px, and a tile's border (where its zero padding speaks)
+#: must stay small beside its interior.
+MIN_TILE = 128
+
 #: Bounds that keep a typo from asking for years of work or an overflow.
 MAX_SCALES = 12
 MAX_ITERATIONS = 1_000_000
@@ -136,6 +140,22 @@ class StyleConfig:
         "style layers see the whole picture and paint the painting's composition over the photo.",
         group="size",
         lo=32,
+    )
+    max_memory: float = setting(
+        0.0,
+        "Memory budget in GB (0 = what is available, less a margin): a level whose whole-image pass "
+        "would need more is painted in overlapping tiles that fit it.",
+        group="size",
+        lo=0,
+        hi=65536,
+    )
+    tile_size: int = setting(
+        0,
+        "Side of the tiles, in px, for a level painted in tiles (0 = the largest that fits "
+        "max_memory); a level larger than a given tile size is always painted in tiles.",
+        group="size",
+        lo=0,
+        hi=16384,
     )
     # -- content -------------------------------------------------------------------------------
     content_layers: tuple[str, ...] = setting(
@@ -277,6 +297,8 @@ class StyleConfig:
         if p:
             return p  # the comparisons below are meaningless for NaN
         p += bound_problems(self)
+        if 0 < self.tile_size < MIN_TILE:
+            p.append(f"tile_size must be 0 (automatic) or at least {MIN_TILE} px (got {self.tile_size})")
         if any(not 0 <= n <= MAX_ITERATIONS for n in self.level_iterations):
             p.append(f"level_iterations must each be in [0, {MAX_ITERATIONS}]")
         if self.optimizer == "adam" and not self.learning_rate > 0:

@@ -4,6 +4,7 @@ and Ctrl-C that keeps the work so far."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -11,21 +12,41 @@ from typing import Any
 
 from tqdm import tqdm
 
-from artstyle.pyramid import Plan
+from artstyle.plan import Plan
 from artstyle.stylizer import Step
 
 #: The bar's layout; ``{}`` takes the iteration's numbers (which hold no braces).
 _BAR = "{{desc}}{{percentage:3.0f}}%|{{bar}}| {} [{{elapsed}}<{{remaining}}]"
 
 
+def _level_of(plan: Plan, iteration: int) -> int:
+    """The 1-based level that step ``iteration`` belongs to."""
+    done = 0
+    for number, level in enumerate(plan.levels, start=1):
+        done += level.steps
+        if iteration <= done:
+            return number
+    return len(plan.levels)
+
+
+def resident_gb() -> float:
+    """The process's resident memory now (Linux), in GB; 0 where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class Progress:
     """A tqdm bar over the plan's work (megapixel-iterations, :attr:`Plan.work`), so that the ETA
     is right across levels of different sizes."""
 
-    def __init__(self, plan: Plan, *, enabled: bool = True, label: str = "") -> None:
+    def __init__(self, plan: Plan, *, enabled: bool = True, label: str = "", start: int = 0) -> None:
         self.plan = plan
         self.bar = tqdm(
             total=plan.work,
+            initial=plan.work_done(_level_of(plan, start), start) if start else 0,
             disable=not enabled,
             unit="Mpx-it",
             desc=label or None,
@@ -37,9 +58,13 @@ class Progress:
     def __call__(self, step: Step) -> None:
         loss = step.losses
         # The numbers go into the bar format itself: tqdm's postfix would start with ", ".
+        tile = ""
+        if step.tile:
+            p, passes, t, tiles = step.tile
+            tile = f" pass {p}/{passes} tile {t}/{tiles} {resident_gb():.1f} GB"
         self.bar.bar_format = _BAR.format(
             f"it {step.iteration}/{step.total} scale {step.scale}/{step.scales} "
-            f"{step.size[0]}x{step.size[1]} loss {loss.get('total', 0):.3g} "
+            f"{step.size[0]}x{step.size[1]}{tile} loss {loss.get('total', 0):.3g} "
             f"(c {loss.get('content', 0):.2g} s {loss.get('style', 0):.2g} tv {loss.get('tv', 0):.2g})"
         )
         shown = False

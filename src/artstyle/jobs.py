@@ -33,6 +33,7 @@ from artstyle.record import (
     sidecar_data,
     write_result,
 )
+from artstyle.state import RunStore, run_key
 from artstyle.stylizer import Step, StyleResult, Stylizer, finish_image
 
 
@@ -54,25 +55,46 @@ def run_job(
     opts: JobOptions | None = None,
 ) -> StyleResult:
     """Stylise and write ``out`` and its sidecar. Ctrl-C writes the output so far and returns it
-    with ``interrupted=True``; a NaN writes the last good image and raises ArtstyleError."""
+    with ``interrupted=True``; a NaN writes the last good image and raises ArtstyleError. A run
+    with tiled levels keeps its state beside the output (:mod:`artstyle.state`) until it is done,
+    and the same command continues it after a kill or Ctrl-C."""
     opts = opts or JobOptions()
     inputs = input_paths(content, styles)
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     stylizer = Stylizer([s.image for s in styles], cfg, log=log)
     plan = stylizer.plan(content.image.size)  # (the one preflight of the run)
+    store, resume = None, None
+    if plan.tiled:
+        described = [s.describe() for s in (content, *styles)]
+        store = RunStore(Path(out), run_key(cfg.to_dict(), described, plan.describe()))
+        resume = store.load()
+    ours = store is not None and resume is not None and store.owns_output()
+    overwrite = opts.overwrite or ours
     n = opts.checkpoint_every
     planned = [checkpoint_path(Path(out), i) for i in range(n, plan.total_iterations, n)] if n else []
-    out_path = check_output(out, opts.overwrite, inputs, planned)
-    progress = Progress(plan, enabled=opts.progress, label=opts.label)
+    if resume is not None:  # (checkpoints already written by the stopped run are its own)
+        planned = [p for p in planned if int(p.stem.rsplit("iter", 1)[1]) > resume.iteration]
+    out_path = check_output(out, overwrite, inputs, planned)
+    if resume is not None:
+        log(
+            f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
+            f"(from step {resume.iteration})"
+        )
+    progress = Progress(
+        plan, enabled=opts.progress, label=opts.label, start=resume.iteration if resume else 0
+    )
     interrupts = Interrupts()
+    extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else opts.extra
 
     def on_step(step: Step) -> None:
         progress(step)
+        if store is not None:
+            store.history.append(step.record())
         if n and step.iteration and step.iteration % n == 0 and step.iteration < step.total:
             ck = checkpoint_path(out_path, step.iteration)
             image = finish_image(step.output, content.image, cfg)
             try:
-                save_image(image, ck, overwrite=opts.overwrite, protect=inputs)
+                save_image(image, ck, overwrite=overwrite, protect=inputs)
             except OutputExistsError:
                 tqdm.write(f"artstyle: {ck} appeared meanwhile; kept it, skipped it", file=sys.stderr)
         interrupts.check()
@@ -85,15 +107,24 @@ def run_job(
             cfg,
             content,
             styles,
-            overwrite=opts.overwrite,
-            extra=opts.extra,
+            overwrite=overwrite,
+            extra=extra,
             error=error,
             history=history,
         )
 
     try:
         with interrupts.installed():
-            result = stylizer.stylize(content.image, callback=on_step, masks=opts.masks, plan=plan)
+            result = stylizer.stylize(
+                content.image,
+                callback=on_step,
+                masks=opts.masks,
+                plan=plan,
+                resume=resume,
+                on_state=store.save if store is not None else None,
+            )
+            if store is not None:
+                result.history = store.history  # (the stopped runs' steps, then this one's)
             where = write(result.image, result)
     except NonFiniteLossError as e:
         progress.close()
@@ -105,6 +136,11 @@ def run_job(
         raise ArtstyleError(f"{e}; no image was written") from None
     finally:
         progress.close()
+    if store is not None:
+        if result.interrupted and where == out_path:
+            store.mark_interim()
+        elif not result.interrupted:
+            store.clear()
     if where != out_path:
         raise ArtstyleError(
             f"{out_path} appeared while the run worked and was kept; the result is in {where}"

@@ -12,9 +12,7 @@ import torch
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError
 from artstyle.log import Log, quiet
-from artstyle.network import activation_bytes
-from artstyle.optimizers import LBFGS_HISTORY
-from artstyle.pyramid import Plan
+from artstyle.plan import GB, MARGIN, Plan, estimate_memory
 from artstyle.weights import LoadedWeights, load_weights
 
 
@@ -92,30 +90,6 @@ def peak_memory_mb(device: torch.device) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def estimate_memory(plan: Plan, cfg: StyleConfig) -> int:
-    """Bytes a run of ``plan`` will need at its peak (on the CPU), the largest level deciding: the activations
-    autograd keeps for the image (twice: the forward's and, at the peak of the backward, the
-    gradients of the widest layers), the paintings' forward passes (when their targets are made),
-    L-BFGS's curvature pairs (two images each), and about 0.6 GB of weights and runtime.
-
-    Checked against measured peaks by ``benchmarks/memory.py``."""
-    layers = cfg.active_layers()
-    peak = 0
-    for level in plan.levels:
-        (w, h), budget = level.size, level.iterations
-        act = activation_bytes(cfg.network, layers, h, w, cfg.pooling)
-        styles = max(
-            (activation_bytes(cfg.network, layers, sh, sw, cfg.pooling) for sw, sh in level.style_sizes),
-            default=0,
-        )
-        image = 3 * w * h * 4
-        history = 2 * min(budget, LBFGS_HISTORY) * image if cfg.optimizer == "lbfgs" else 3 * image
-        peak = max(peak, max(int(1.25 * act), styles) + history + 12 * image)
-    # The model came out at 0.94-0.99 of the measured peaks at 512-2048 px; the 10 % margin puts
-    # it just above them, so that a run the tool lets start does fit.
-    return int(1.1 * (peak + 600 * 2**20))
-
-
 def available_memory() -> int | None:
     """Bytes this process may still use: the least of MemAvailable, the cgroup's limit left and
     RLIMIT_AS; None where none of them can be read."""
@@ -145,14 +119,26 @@ def available_memory() -> int | None:
     return min(limits) if limits else None
 
 
+def memory_budget(cfg: StyleConfig, device: torch.device) -> int | None:
+    """Bytes a level may use (:func:`artstyle.plan.plan_run`): ``max_memory`` when given, else on
+    the CPU what is available less :data:`artstyle.plan.MARGIN`; None: no limit known."""
+    if cfg.max_memory:
+        return int(cfg.max_memory * GB)
+    if device.type != "cpu":
+        return None
+    have = available_memory()
+    return None if have is None else max(have - MARGIN, 0)
+
+
 def check_memory(plan: Plan, cfg: StyleConfig) -> None:
     """Refuse, before any work, a run whose estimated peak exceeds the memory available (CPU)."""
     need = estimate_memory(plan, cfg)
     have = available_memory()
     if have is not None and need > have:
         raise ArtstyleError(
-            f"this run needs about {need / 2**30:.1f} GB of memory and {max(have, 0) / 2**30:.1f} GB is "
-            "available; lower --size (memory grows with its square), --style-scale or --iterations"
+            f"this run needs about {need / GB:.1f} GB of memory and {max(have, 0) / GB:.1f} GB is "
+            "available; lower --size (memory grows with its square), --max-memory, --style-scale or "
+            "--iterations"
         )
 
 

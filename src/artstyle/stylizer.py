@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -28,15 +28,18 @@ from artstyle.masks import as_masks, mask_tensor
 from artstyle.network import VGGFeatures
 from artstyle.objective import Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.optimizers import LevelRun
-from artstyle.pyramid import Level, Plan, plan_run, upsample
+from artstyle.plan import Level, Plan, plan_run
+from artstyle.pyramid import upsample
 from artstyle.runtime import (
     check_memory,
     get_weights,
+    memory_budget,
     out_of_memory_message,
     peak_memory_mb,
     reset_peak_memory,
     resolve_device,
 )
+from artstyle.tiles import Blend, Tile
 
 #: More terms for the objective's last level, given its size (w, h).
 ExtraTerms = Callable[[tuple[int, int]], list[Term]]
@@ -54,6 +57,35 @@ class Step:
     losses: dict[str, float]
     seconds: float  # since the start of the run
     output: torch.Tensor  # (1, 3, H, W) pixels, the current output (best or EMA)
+    tile: tuple[int, int, int, int] | None = None  # at a tiled level: (pass, passes, tile, tiles), 1-based
+
+    def record(self) -> dict[str, Any]:
+        """The step as the sidecar's history records it."""
+        return {
+            "iteration": self.iteration,
+            "scale": self.scale,
+            "width": self.size[0],
+            "height": self.size[1],
+            "seconds": round(self.seconds, 4),
+            **self.losses,
+            **({"tile": list(self.tile)} if self.tile else {}),
+        }
+
+
+@dataclass
+class RunState:
+    """Where a run can be taken up again after a kill: level ``level`` (1-based) starts from
+    ``image`` (at its size), or, at a tiled level, pass ``pass_index`` (0-based) starts from
+    ``image`` with ``tiles_done`` of its tiles already made. ``iteration``: steps done before;
+    ``carried``: what the optimiser carried into the level (L-BFGS's curvature scale; None for
+    Adam, whose moments are not kept)."""
+
+    level: int
+    image: torch.Tensor
+    iteration: int
+    carried: float | None = None
+    pass_index: int = 0
+    tiles_done: list[torch.Tensor] = field(default_factory=list)
 
 
 @dataclass
@@ -195,12 +227,16 @@ class Stylizer:
         masks: Any = None,
         terms: ExtraTerms | None = None,
         plan: Plan | None = None,
+        resume: RunState | None = None,
+        on_state: Callable[[RunState], None] | None = None,
     ) -> Iterator[Step]:
-        """Run the optimisation, yielding a :class:`Step` after every iteration. ``masks``: one
-        per painting (paths, PIL images or arrays; white where it applies; see
-        :mod:`artstyle.masks`), or None for every painting everywhere. ``terms``: called with the
-        full size (w, h), returns more terms of the objective for the last level (a video's
-        temporal term). ``plan``: the run's levels (default: :meth:`plan`, checked here).
+        """Run the optimisation, yielding a :class:`Step` after every iteration (at a tiled level,
+        every iteration of every tile). ``masks``: one per painting (paths, PIL images or arrays;
+        white where it applies; see :mod:`artstyle.masks`), or None for every painting everywhere.
+        ``terms``: called with the full size (w, h), returns more terms of the objective for the
+        last level (a video's temporal term). ``plan``: the run's levels (default: :meth:`plan`,
+        checked here). ``on_state`` is handed a :class:`RunState` at the start of every level and
+        pass and after every tile; ``resume`` takes one up again.
 
         Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
         loss) if the loss stops being finite, and ArtstyleError when memory runs out.
@@ -211,8 +247,13 @@ class Stylizer:
             masks = as_masks(masks, len(self.styles))
         if plan is None:
             plan = self.plan(content.size)
+        if terms is not None and plan.levels[-1].passes:
+            raise ArtstyleError(
+                f"a video's frames are painted whole, and {plan.full[0]}x{plan.full[1]} needs tiles here; "
+                "lower --size or raise --max-memory"
+            )
         try:
-            yield from _Run(self, content, plan, start, masks, terms).steps()
+            yield from _Run(self, content, plan, start, masks, terms, resume, on_state).steps()
         except torch.OutOfMemoryError:
             raise ArtstyleError(out_of_memory_message(self.cfg)) from None
         except RuntimeError as e:
@@ -228,8 +269,10 @@ class Stylizer:
         masks: Any = None,
         terms: ExtraTerms | None = None,
         plan: Plan | None = None,
+        resume: RunState | None = None,
+        on_state: Callable[[RunState], None] | None = None,
     ) -> StyleResult:
-        """Paint ``content``; see the class (``masks``, ``terms``, ``plan``: see :meth:`iter_stylize`).
+        """Paint ``content``; see the class (the rest: see :meth:`iter_stylize`).
         Ctrl-C ends the run early and returns the output so far, at full size, with
         ``interrupted=True``."""
         cfg, device = self.cfg, self.device
@@ -242,18 +285,9 @@ class Stylizer:
         reset_peak_memory(device)
         t0 = time.perf_counter()
         try:
-            for step in self.iter_stylize(content, initial, masks, terms, plan):
+            for step in self.iter_stylize(content, initial, masks, terms, plan, resume, on_state):
                 last = step
-                history.append(
-                    {
-                        "iteration": step.iteration,
-                        "scale": step.scale,
-                        "width": step.size[0],
-                        "height": step.size[1],
-                        "seconds": round(step.seconds, 4),
-                        **step.losses,
-                    }
-                )
+                history.append(step.record())
                 if callback is not None:
                     callback(step)
         except KeyboardInterrupt:
@@ -355,6 +389,22 @@ def stop_reason(record: dict[str, float], elapsed: float, cfg: StyleConfig) -> s
     return None
 
 
+class _TimeUp(Exception):
+    """The time limit ended the run (its last step has been yielded)."""
+
+
+def tile_carry(carried: Any, size: tuple[int, int], t: Tile) -> Any:
+    """What the optimiser carried into a level of ``size``, for tile ``t`` of it: L-BFGS's
+    curvature scale in proportion to the pixels (each term is a mean over positions), Adam's
+    moments cropped."""
+    if carried is None:
+        return None
+    if isinstance(carried, dict):
+        return {k: t.crop(v) if isinstance(v, torch.Tensor) else v for k, v in carried.items()}
+    tw, th = t.size
+    return carried * (tw * th) / (size[0] * size[1])
+
+
 class _Run:
     """One run of a :class:`Stylizer` over a :class:`Plan`, level by level (:meth:`steps`)."""
 
@@ -366,9 +416,15 @@ class _Run:
         start: Image.Image | None,
         masks: list[Image.Image] | None,
         terms: ExtraTerms | None,
+        resume: RunState | None = None,
+        on_state: Callable[[RunState], None] | None = None,
     ) -> None:
         self.stylizer, self.cfg, self.device = stylizer, stylizer.cfg, stylizer.device
         self.content, self.plan, self.start, self.masks, self.terms = content, plan, start, masks, terms
+        self.resume, self.on_state = resume, on_state
+        self.t0 = time.perf_counter()
+        self.it = 0
+        self.current: torch.Tensor | None = None  # a tiled level's picture so far
 
     def first_image(
         self, c: torch.Tensor, styles_in: list[Image.Image], masks: Any, gen: torch.Generator
@@ -381,65 +437,156 @@ class _Run:
     def level_masks(self, size: tuple[int, int]) -> list[torch.Tensor] | None:
         return None if self.masks is None else [mask_tensor(m, size, self.device) for m in self.masks]
 
+    def save(self, state: RunState) -> None:
+        if self.on_state is not None:
+            self.on_state(state)
+
     def steps(self) -> Iterator[Step]:
+        try:
+            yield from self._steps()
+        except _TimeUp:
+            return
+
+    def _steps(self) -> Iterator[Step]:
         cfg, plan, device = self.cfg, self.plan, self.device
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         content_in, styles_in = prepare_images(self.content, self.stylizer.styles, cfg)
-        n, full, total = len(plan.levels), plan.full, plan.total_iterations
-        t0 = time.perf_counter()
-        if total == 0:  # nothing to optimise: the start, at full size
+        n, full = len(plan.levels), plan.full
+        if plan.total_iterations == 0:  # nothing to optimise: the start, at full size
             c = to_tensor(resize(content_in, full), device)
             x = self.first_image(c, styles_in, self.level_masks(full), gen)
-            yield Step(0, 0, n, n, full, {}, time.perf_counter() - t0, x)
+            yield Step(0, 0, n, n, full, {}, time.perf_counter() - self.t0, x)
             return
-        it = 0
+        resume = self.resume
+        self.it = resume.iteration if resume else 0
         x: torch.Tensor | None = None
         average = Average(cfg.ema_decay)
-        carried: Any = None
+        carried: Any = resume.carried if resume else None
         for number, level in enumerate(plan.levels, start=1):
+            if resume and number < resume.level:
+                continue
             size = level.size
-            c = to_tensor(resize(content_in, size), device)
+            c_img = resize(content_in, size)
             targets = self.stylizer.style_targets(styles_in, level, gen)
             masks = self.level_masks(size)
-            objective = Objective(self.stylizer.net, cfg, c, targets, masks=masks)
-            if self.terms is not None and number == n:
-                objective.terms += self.terms(size)
-            if x is None:
-                x = self.first_image(c, styles_in, masks, gen)
+            if resume and number == resume.level:
+                x = resume.image.to(device)
+            elif x is None:
+                x = self.first_image(to_tensor(c_img, device), styles_in, masks, gen)
             else:
                 x = upsample(x, size)
                 average.resize(size)
+            if level.passes:
+                here = resume if resume and number == resume.level else None
+                x, carried = yield from self.tiled_level(
+                    number, level, c_img, targets, masks, x, carried, here
+                )
+                average.ema = None  # (the average restarts after a tiled level)
+                continue
+            self.save(RunState(number, x, self.it, carried if isinstance(carried, float) else None))
+            objective = Objective(self.stylizer.net, cfg, to_tensor(c_img, device), targets, masks=masks)
+            if self.terms is not None and number == n:
+                objective.terms += self.terms(size)
             run = LevelRun(objective, x, cfg, carried)
             for _ in range(level.iterations):
                 record = run.step()
-                it += 1
-                reason = stop_reason(record, time.perf_counter() - t0, cfg)
+                self.it += 1
+                reason = stop_reason(record, time.perf_counter() - self.t0, cfg)
                 if reason == "nonfinite":
-                    raise self.nonfinite(record, it, run, average, first_level=number == 1)
+                    raise self.nonfinite(
+                        record, average.output(run), not math.isfinite(run.best_loss) and number == 1
+                    )
                 average.update(run.x)
-                out = average.output(run)
-                elapsed = time.perf_counter() - t0
-                if reason == "time":
-                    yield Step(it, it, number, n, full, dict(record), elapsed, at_size(out, full))
-                    return
-                yield Step(it, total, number, n, size, dict(record), elapsed, out)
+                yield from self.step(number, level, record, average.output(run), reason)
             if number < n:
                 carried = run.carry(plan.levels[number].size)
             x = average.output(run).detach()
 
+    def step(
+        self,
+        number: int,
+        level: Level,
+        record: dict[str, float],
+        out: torch.Tensor,
+        reason: str | None,
+        tile: tuple[int, int, int, int] | None = None,
+    ) -> Iterator[Step]:
+        """The step just made (or, when the time is up, the last one, at full size)."""
+        n, full, elapsed = len(self.plan.levels), self.plan.full, time.perf_counter() - self.t0
+        if reason == "time":
+            yield Step(self.it, self.it, number, n, full, dict(record), elapsed, at_size(out, full), tile)
+            raise _TimeUp
+        yield Step(
+            self.it, self.plan.total_iterations, number, n, level.size, dict(record), elapsed, out, tile
+        )
+
+    def tiled_level(
+        self,
+        number: int,
+        level: Level,
+        c_img: Image.Image,
+        targets: StyleTargets,
+        masks: list[torch.Tensor] | None,
+        x: torch.Tensor,
+        carried: Any,
+        resume: RunState | None,
+    ) -> Generator[Step, None, tuple[torch.Tensor, Any]]:
+        """A level in tiles (:mod:`artstyle.tiles`): each pass's tiles start from the pass's picture
+        and are blended with feathered weights; the grid moves between passes. Returns the picture
+        and what the optimiser carries to the next level."""
+        cfg, device = self.cfg, self.device
+        gamma = carried if isinstance(carried, float) else None
+        last: LevelRun | None = None
+        first_pass = resume.pass_index if resume else 0
+        for p, ps in enumerate(level.passes):
+            if p < first_pass:
+                continue
+            done = list(resume.tiles_done) if resume and p == first_pass else []
+            if not done:
+                self.save(RunState(number, x, self.it, gamma, p))
+            blend = Blend(x, level.overlap)
+            for t, made in zip(ps.tiles, done, strict=False):
+                blend.add(t, made.to(device))
+            self.current = blend.result(x)
+            for k, t in enumerate(ps.tiles):
+                if k < len(done):
+                    continue
+                c = to_tensor(c_img.crop((t.x0, t.y0, t.x1, t.y1)), device)
+                tile_masks = None if masks is None else [t.crop(m) for m in masks]
+                objective = Objective(self.stylizer.net, cfg, c, targets, masks=tile_masks)
+                run = LevelRun(objective, t.crop(x), cfg, tile_carry(carried, level.size, t))
+                where = (p + 1, len(level.passes), k + 1, len(ps.tiles))
+                for i in range(ps.iterations):
+                    record = run.step()
+                    self.it += 1
+                    reason = stop_reason(record, time.perf_counter() - self.t0, cfg)
+                    if reason == "nonfinite":
+                        raise self.nonfinite(record, self.current, False)
+                    if i == ps.iterations - 1 or reason == "time":  # the tile is made: into the picture
+                        made = run.best_x.detach()
+                        blend.add(t, made)
+                        done.append(made)
+                        self.current = blend.result(x)
+                    yield from self.step(number, level, record, self.current, reason, where)
+                self.save(RunState(number, x, self.it, gamma, p, list(done)))
+                last = run
+            x = blend.result(x)
+        if number < len(self.plan.levels) and last is not None and cfg.optimizer == "lbfgs":
+            carried = last.carry(self.plan.levels[number].size)
+        else:
+            carried = None
+        return x, carried
+
     def nonfinite(
-        self, record: dict[str, float], it: int, run: LevelRun, average: Average, first_level: bool
+        self, record: dict[str, float], last: torch.Tensor | None, none_good: bool
     ) -> NonFiniteLossError:
         """The error of a loss that became NaN or infinite, with the last good image at full size
         (None when no iteration had a finite loss)."""
-        last: torch.Tensor | None = average.output(run)
-        if not math.isfinite(run.best_loss) and first_level:
-            last = None  # no iteration had a finite loss: there is no good image
         return NonFiniteLossError(
-            f"the loss became {record['total']} at iteration {it}; stopping (try smaller "
+            f"the loss became {record['total']} at iteration {self.it}; stopping (try smaller "
             "weights or learning rate)",
-            last_good=None if last is None else at_size(last, self.plan.full).detach().clone(),
+            last_good=None if last is None or none_good else at_size(last, self.plan.full).detach().clone(),
         )
 
 
@@ -450,8 +597,9 @@ def preflight(
     device: torch.device,
 ) -> Plan:
     """The run's plan, and what fails before any work: a photo the network cannot read at this
-    size, and (on the CPU) a run that needs more memory than there is."""
-    plan = plan_run(content_size, style_sizes, cfg)
+    size, a tile size or memory budget that cannot work, and (on the CPU) a run that needs more
+    memory than there is. Levels over the budget are planned in tiles."""
+    plan = plan_run(content_size, style_sizes, cfg, memory_budget(cfg, device))
     if device.type == "cpu":
         check_memory(plan, cfg)
     return plan

@@ -34,7 +34,7 @@ from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import atomic_write_bytes
 from artstyle.images import encode_image, load_image
 from artstyle.masks import as_masks
-from artstyle.pyramid import Plan
+from artstyle.plan import Plan
 from artstyle.record import Source, sidecar_data, write_sidecar_data
 from artstyle.stylizer import Step, Stylizer, finish_image
 

@@ -1,0 +1,132 @@
+"""The plan of a run: levels, tiles chosen by the memory budget, and tiled levels run, resumed and
+refused as they should be (tiny random network, small images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from artstyle import StyleConfig, Stylizer
+from artstyle.errors import ArtstyleError
+from artstyle.plan import GB, Level, Pass, Plan, level_bytes, plan_run, tile_bytes
+from artstyle.tiles import Tile
+from tests.conftest import gradient_image, stripes_image
+
+pytestmark = pytest.mark.usefixtures("tiny_weights")
+
+SMALL = dict(
+    size=256,
+    scales=1,
+    iterations=4,
+    style_layers=("relu1_1", "relu2_1", "relu3_1"),
+    content_layers=("relu3_2",),
+    device="cpu",
+)
+
+
+def test_levels_that_fit_run_whole_and_the_budget_picks_the_largest_tile_that_fits():
+    cfg = StyleConfig(size=2048, scales=3, level_iterations=(10, 6, 4))
+    whole = plan_run((1024, 768), [(800, 600)], cfg)
+    assert not whole.tiled and [lv.size for lv in whole.levels] == [(512, 384), (1024, 768), (2048, 1536)]
+    budget = int(3 * GB)
+    plan = plan_run((1024, 768), [(800, 600)], cfg, budget)
+    fine = plan.levels[-1]
+    assert [bool(lv.passes) for lv in plan.levels] == [False, False, True]
+    assert tile_bytes(fine.tile, fine.size, fine.style_sizes, 4, cfg) <= budget
+    assert tile_bytes(fine.tile + 32, fine.size, fine.style_sizes, 4, cfg) > budget  # the largest
+    assert level_bytes(plan.levels[1].size, plan.levels[1].style_sizes, 6, cfg) <= budget
+    assert fine.style_sizes == ((800, 600),)  # a tiled level reads the painting at its own size
+    assert len(fine.passes) == 2 and sum(p.iterations for p in fine.passes) == 4
+    assert plan.total_iterations == 10 + 6 + sum(len(p.tiles) * p.iterations for p in fine.passes)
+
+
+def test_a_given_tile_size_tiles_every_larger_level():
+    plan = plan_run((512, 384), [], StyleConfig(size=512, scales=2, coarse_min_size=128, tile_size=300))
+    assert [lv.tile for lv in plan.levels] == [0, 300]
+    assert plan.levels[1].overlap > 0 and all(len(p.tiles) >= 4 for p in plan.levels[1].passes)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"tile_size": 64}, "tile_size must be 0 (automatic) or at least 128 px"),
+        ({"tile_size": 600}, "tile_size 600 is over the picture (512x384)"),
+        ({"max_memory": 0.5}, "even one tile of 128 px at 512x384 needs about"),
+        ({"max_memory": 0.7, "tile_size": 500}, "a tile of 500 px at 512x384 needs about"),
+    ],
+)
+def test_tiles_that_cannot_work_are_one_line_before_any_work(settings, message):
+    with pytest.raises(ArtstyleError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        cfg = StyleConfig(size=512, scales=1, **settings)
+        plan_run((512, 384), [(64, 64)], cfg)
+
+
+def _tiled(cfg: StyleConfig, photo) -> Plan:
+    return Stylizer([stripes_image()], cfg).plan(photo)
+
+
+def test_a_tiled_level_paints_the_whole_picture_and_lowers_the_loss():
+    photo = gradient_image(256, 192)
+    cfg = StyleConfig(**SMALL, tile_size=128)
+    plan = _tiled(cfg, photo)
+    level = plan.levels[0]
+    assert level.tile == 128 and len(level.passes) == 2 and len(level.passes[0].tiles) >= 4
+    steps = []
+    r = Stylizer([stripes_image()], cfg).stylize(photo, callback=steps.append, plan=plan)
+    assert r.image.size == (256, 192) and len(steps) == plan.total_iterations
+    assert steps[0].tile == (1, 2, 1, len(level.passes[0].tiles)) and steps[-1].tile[:2] == (2, 2)
+    first_tile = [s.losses["total"] for s in steps if s.tile[:3] == (1, 2, 1)]
+    assert first_tile[-1] < first_tile[0]
+    start = np.asarray(Stylizer([stripes_image()], cfg).start_image(photo), np.float64)
+    assert np.abs(np.asarray(r.image, np.float64) - start).mean() > 1  # every tile was painted
+    for t in level.passes[0].tiles:
+        crop = np.asarray(r.image, np.float64)[t.y0 : t.y1, t.x0 : t.x1]
+        assert np.abs(crop - start[t.y0 : t.y1, t.x0 : t.x1]).mean() > 0.5
+
+
+def test_a_tiled_level_of_one_tile_is_the_untiled_level():
+    photo = gradient_image(160, 120)
+    cfg = StyleConfig(**{**SMALL, "size": 160})
+    stylizer = Stylizer([stripes_image()], cfg)
+    whole = stylizer.plan(photo)
+    lv = whole.levels[0]
+    one = Plan((Level(lv.size, lv.iterations, lv.style_sizes, 160, 20, (Pass((Tile(0, 0, 160, 120),), 4),)),))
+    a = stylizer.stylize(photo, plan=whole).image
+    b = Stylizer([stripes_image()], cfg).stylize(photo, plan=one).image
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_stopped_tiled_run_resumes_to_the_same_picture():
+    photo = gradient_image(256, 192)
+    cfg = StyleConfig(
+        **{**SMALL, "scales": 2, "coarse_min_size": 128, "coarse_iterations": 3, "tile_size": 128}
+    )
+    whole = Stylizer([stripes_image()], cfg).stylize(photo)
+    states = []
+
+    def stop_midway(step):
+        if step.tile and step.tile[:3] == (1, 2, 3) and step.iteration % 2 == 0:
+            raise KeyboardInterrupt
+
+    first = Stylizer([stripes_image()], cfg).stylize(photo, callback=stop_midway, on_state=states.append)
+    assert first.interrupted and states[-1].level == 2 and states[-1].pass_index == 0
+    assert len(states[-1].tiles_done) == 2
+    again = Stylizer([stripes_image()], cfg).stylize(photo, resume=states[-1])
+    assert np.array_equal(np.asarray(again.image), np.asarray(whole.image))
+    steps_before = states[-1].iteration
+    assert len(again.history) == whole.history[-1]["iteration"] - steps_before
+
+
+def test_a_video_term_on_a_tiled_level_is_refused():
+    photo = gradient_image(256, 192)
+    cfg = StyleConfig(**SMALL, tile_size=128)
+    with pytest.raises(ArtstyleError, match="painted whole"):
+        Stylizer([stripes_image()], cfg).stylize(photo, terms=lambda size: [])
+
+
+def test_resume_carries_the_image_exactly():
+    x = torch.rand(1, 3, 8, 8)
+    from artstyle.stylizer import RunState
+
+    assert torch.equal(RunState(1, x, 0).image, x)

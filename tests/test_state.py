@@ -1,0 +1,102 @@
+"""A long tiled run keeps its state beside the output: the same command continues it after Ctrl-C
+or kill -9, to the same picture; a state of other settings is refused in one line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import gradient_image, random_state, stripes_image
+
+FLAGS = ["--size", "256", "--scales", "2", "--coarse-min-size", "128", "--coarse-iterations", "3"]
+FLAGS += ["--iterations", "6", "--tile-size", "128", "--style-layers", "relu1_1,relu2_1,relu3_1"]
+FLAGS += ["--content-layers", "relu3_2", "--device", "cpu", "-q"]
+
+
+def _cmd(tmp_path: Path, out: Path, *more: str) -> list[str]:
+    weights = tmp_path / "random.pth"
+    if not weights.exists():
+        torch.save(random_state("vgg19"), weights)
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    if not photo.exists():
+        gradient_image(256, 192).save(photo)
+        stripes_image().save(painting)
+    return [
+        sys.executable,
+        "-m",
+        "artstyle.cli",
+        "stylize",
+        str(photo),
+        str(painting),
+        "-o",
+        str(out),
+        *FLAGS,
+        "--weights",
+        str(weights),
+        *more,
+    ]
+
+
+def _wait_for(path_glob, folder: Path, p: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while time.time() < end and p.poll() is None:
+        if list(folder.glob(path_glob)):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no {path_glob} in {folder}: {p.poll()} {p.stderr.read() if p.stderr else ''}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_stopped_and_killed_tiled_run_continues_to_the_same_picture(tmp_path):
+    ref = tmp_path / "ref.png"
+    done = subprocess.run(_cmd(tmp_path, ref), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "ref.png.state").exists()  # the state goes when the output is written
+    side = json.loads((tmp_path / "ref.png.json").read_text())
+    assert side["plan"][-1]["tile"] == 128 and len(side["history"]) == side["iterations"]
+
+    out = tmp_path / "o.png"
+    state = tmp_path / "o.png.state"
+    # Ctrl-C at the tiled level: the picture so far is written and the state kept
+    p = subprocess.Popen(_cmd(tmp_path, out), stderr=subprocess.PIPE, text=True)
+    _wait_for("tile-2-0-0000.npy", state, p)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=120) == 130
+    err = p.stderr.read()
+    assert "the same command continues" in err and "Traceback" not in err, err
+    assert Image.open(out).size == (256, 192) and state.is_dir()
+    # the same command continues (it may replace the picture it wrote); killed again, mid-pass
+    p = subprocess.Popen(_cmd(tmp_path, out), stderr=subprocess.PIPE, text=True)
+    _wait_for("image-2-1.npy", state, p)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    # and once more, to the end
+    done = subprocess.run(_cmd(tmp_path, out), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "continuing the stopped run" in done.stderr
+    assert not state.exists()
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(ref)))
+    history = json.loads((tmp_path / "o.png.json").read_text())["history"]
+    assert [h["iteration"] for h in history][-1] == side["history"][-1]["iteration"]
+
+
+def test_a_state_of_other_settings_is_refused_in_one_line(tmp_path):
+    out = tmp_path / "o.png"
+    p = subprocess.Popen(_cmd(tmp_path, out), stderr=subprocess.PIPE, text=True)
+    _wait_for("tile-2-0-0000.npy", tmp_path / "o.png.state", p)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    done = subprocess.run(
+        _cmd(tmp_path, out, "--style-weight", "30"), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "holds the state of another run" in done.stderr
