@@ -143,6 +143,29 @@ def _job_options(func: F) -> F:
     return func
 
 
+def _runner_options(func: F) -> F:
+    """``--runner``, ``--ray-address`` and ``--ray-cpus-per-run`` for stylize and the study."""
+    func = click.option(
+        "--ray-cpus-per-run",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="CPUs each run (or each tile's worker) takes on the Ray cluster (its torch threads).",
+    )(func)
+    func = click.option(
+        "--ray-address",
+        default=None,
+        help="Address of the Ray cluster (default: $RAY_ADDRESS; without either a local Ray is started).",
+    )(func)
+    return click.option(
+        "--runner",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where the work goes: here, or to a Ray cluster (a study's runs; a tiled picture's tiles).",
+    )(func)
+
+
 def _finish(out: Path, result: Any) -> None:
     if result.interrupted:
         from artstyle.state import state_dir
@@ -199,6 +222,7 @@ class _ListCommand(click.Command):
     help="With --style-region-map: one colour per STYLE (names or #rrggbb), comma-separated.",
 )
 @_job_options
+@_runner_options
 @config_options
 def stylize(
     content: str,
@@ -210,10 +234,16 @@ def stylize(
     overwrite: bool,
     checkpoint_every: int,
     quiet: bool,
+    runner: str,
+    ray_address: str | None,
+    ray_cpus_per_run: int,
     **kwargs: Any,
 ) -> None:
     """Paint CONTENT in the style of one or more STYLE images (with --style-masks or
-    --style-region-map: each painting in its own part of the picture)."""
+    --style-region-map: each painting in its own part of the picture).
+
+    A picture too large for the memory (--max-memory) is painted in tiles; a stopped run of it
+    continues with the same command. With --runner ray its tiles are spread over a Ray cluster."""
     from artstyle.files import sha256_file
     from artstyle.jobs import JobOptions, run_job
     from artstyle.record import Source, check_output
@@ -238,7 +268,20 @@ def stylize(
         opts.extra["style_masks"] = [{"path": p, "sha256": sha256_file(Path(p))} for p in mask_files]
         if style_region_map:
             opts.extra["region_colors"] = region_colors.split(",")
-    result = run_job(sources[0], sources[1:], out, cfg, opts)
+    started = False
+    if runner == "ray":
+        from artstyle.cluster import RayPainter, connect
+
+        started = connect(ray_address)
+        opts.painter = RayPainter(cfg, cpus_per_actor=ray_cpus_per_run)
+        opts.extra["runner"] = "ray"
+    try:
+        result = run_job(sources[0], sources[1:], out, cfg, opts)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
     _finish(out, result)
 
 
@@ -294,29 +337,6 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
         JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet),
     )
     _finish(out, result)
-
-
-def _runner_options(func: F) -> F:
-    """``--runner``, ``--ray-address`` and ``--ray-cpus-per-run`` for the study commands."""
-    func = click.option(
-        "--ray-cpus-per-run",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="CPUs each run takes on the Ray cluster (its torch threads).",
-    )(func)
-    func = click.option(
-        "--ray-address",
-        default=None,
-        help="Address of the Ray cluster (default: $RAY_ADDRESS; without either a local Ray is started).",
-    )(func)
-    return click.option(
-        "--runner",
-        type=click.Choice(["local", "ray"]),
-        default="local",
-        show_default=True,
-        help="Where the runs go: one after another here, or as tasks on a Ray cluster.",
-    )(func)
 
 
 def _run_study(exp: Any, outdir: str, quiet: bool, runner: str, address: str | None, cpus: int) -> None:

@@ -40,6 +40,7 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "float32", "bfloat16"]
 LossNormalization = Literal["absolute", "relative"]
 PixelBounds = Literal["box", "free"]
+TilePainting = Literal["native", "enlarged"]
 
 
 def setting(
@@ -156,6 +157,13 @@ class StyleConfig:
         group="size",
         lo=0,
         hi=16384,
+    )
+    tile_painting: TilePainting = setting(
+        "native",
+        "The painting's size at a level painted in tiles: native (never enlarged beyond its own "
+        "pixels, so its strokes stay crisp) or enlarged (style_scale times the level, as at untiled "
+        "levels: the strokes keep their size in the picture, and turn soft).",
+        group="size",
     )
     # -- content -------------------------------------------------------------------------------
     content_layers: tuple[str, ...] = setting(

@@ -34,7 +34,7 @@ from artstyle.record import (
     write_result,
 )
 from artstyle.state import RunStore, run_key
-from artstyle.stylizer import Step, StyleResult, Stylizer, finish_image
+from artstyle.stylizer import Step, StyleResult, Stylizer, TilePainter, finish_image
 
 
 @dataclass
@@ -45,6 +45,7 @@ class JobOptions:
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in the sidecar as is
     masks: list[Image.Image] | None = None  # one per painting (artstyle.masks), recorded in extra
+    painter: TilePainter | None = None  # paints tiled levels elsewhere (artstyle.cluster.RayPainter)
 
 
 def run_job(
@@ -63,6 +64,11 @@ def run_job(
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     stylizer = Stylizer([s.image for s in styles], cfg, log=log)
     plan = stylizer.plan(content.image.size)  # (the one preflight of the run)
+    if opts.painter is not None:
+        if plan.tiled:
+            stylizer.painter = opts.painter
+        else:
+            log("artstyle: nothing is painted in tiles at this size and memory; all of it is painted here")
     store, resume = None, None
     if plan.tiled:
         described = [s.describe() for s in (content, *styles)]

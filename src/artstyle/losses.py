@@ -217,6 +217,11 @@ class SlicedWassersteinStyleLoss(nn.Module):
         self.register_buffer("sorted_target", torch.empty(0))
         self.resample()
 
+    def __getstate__(self) -> dict[str, object]:
+        # (a torch.Generator does not pickle: a copy sent to a worker keeps its directions and
+        # draws new ones from the global generator)
+        return {**self.__dict__, "generator": None}
+
     def resample(self) -> None:
         c = self.features.shape[0]
         d = torch.randn(c, c, generator=self.generator).to(self.features.device)

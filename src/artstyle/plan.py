@@ -9,9 +9,9 @@ or when its estimated peak exceeds the budget (``max_memory``, else what is avai
 :data:`MARGIN`); the tile is then the largest square that fits. Its iterations are spread over
 :data:`TILE_PASSES` passes with the grid moved between them; each tile gets them all.
 
-The painting at a tiled level is never enlarged beyond its own resolution (``native``): enlarged
-four to ten times at a poster's finest levels its strokes are soft, and its passes would need
-gigabytes; measured in ``benchmarks/poster.py`` (README, "Poster-size pictures").
+The painting at a tiled level is sized by ``tile_painting``: ``native`` (the default) never
+enlarges it beyond its own pixels; ``enlarged`` sizes it as untiled levels do. The choice was
+measured in ``benchmarks/poster.py`` (README, "Poster-size pictures").
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def plan_run(
         if not tile:
             levels.append(Level(size, iterations, untiled))
             continue
-        native = tuple(style_size(s, size, cfg, native=True) for s in style_sizes)
+        native = tuple(style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in style_sizes)
         overlap = overlap_for(tile)
         n = max(1, min(iterations, TILE_PASSES))
         shares = [iterations // n + (1 if i < iterations % n else 0) for i in range(n)]
@@ -218,7 +218,7 @@ def _tile_for(
         return 0
     else:
         tile = 0
-    native = [style_size(s, size, cfg, native=True) for s in paintings]
+    native = [style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in paintings]
     if tile:
         need = tile_bytes(tile, size, native, iterations, cfg)
         if budget is not None and need > budget:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -180,6 +180,8 @@ class Stylizer:
         self.device = resolve_device(cfg.device)
         self.log = log
         self._net: VGGFeatures | None = None
+        #: Paints a tiled level's tiles elsewhere (a Ray cluster: :mod:`artstyle.cluster`); None: here.
+        self.painter: TilePainter | None = None
         self._targets: dict[tuple[int, int], StyleTargets] = {}
 
     #: Settings a derived Stylizer may change: they decide how long and from where it optimises,
@@ -215,9 +217,7 @@ class Stylizer:
     @property
     def net(self) -> VGGFeatures:
         if self._net is None:
-            cfg = self.cfg
-            weights = get_weights(cfg, self.log)
-            self._net = VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(self.device)
+            self._net = build_network(self.cfg, self.device, self.log)
         return self._net
 
     def iter_stylize(
@@ -389,6 +389,62 @@ def stop_reason(record: dict[str, float], elapsed: float, cfg: StyleConfig) -> s
     return None
 
 
+def build_network(cfg: StyleConfig, device: torch.device, log: Log = quiet) -> VGGFeatures:
+    """The feature network of ``cfg`` on ``device``, cut after the deepest layer it reads."""
+    weights = get_weights(cfg, log)
+    return VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(device)
+
+
+def tile_run(
+    net: VGGFeatures,
+    cfg: StyleConfig,
+    content: torch.Tensor,
+    targets: StyleTargets,
+    x: torch.Tensor,
+    masks: list[torch.Tensor] | None,
+    carried: Any,
+) -> LevelRun:
+    """The optimisation of one tile: its own photo crop as the content target, the level's
+    painting statistics, its crop of the picture as the start."""
+    return LevelRun(Objective(net, cfg, content, targets, masks=masks), x, cfg, carried)
+
+
+@dataclass
+class TileJob:
+    """One tile of a pass, as a painter gets it: the tile, its crop of the photo (8-bit, H x W x 3)
+    and of the picture, its masks' crops, and the optimiser's carry."""
+
+    index: int
+    tile: Tile
+    content: np.ndarray
+    image: torch.Tensor
+    masks: list[torch.Tensor] | None
+    carried: Any
+
+
+@dataclass
+class TileDone:
+    """A painted tile: the picture's crop, the losses of each of its iterations, and what its
+    optimiser would carry to the next level (``next_size``)."""
+
+    index: int
+    image: torch.Tensor
+    records: list[dict[str, float]]
+    carry: Any = None
+
+
+class TilePainter(Protocol):
+    """Paints the tiles of a pass somewhere else, yielding them in index order."""
+
+    def paint(
+        self,
+        targets: StyleTargets,
+        jobs: list[TileJob],
+        iterations: int,
+        next_size: tuple[int, int] | None,
+    ) -> Iterator[TileDone]: ...
+
+
 class _TimeUp(Exception):
     """The time limit ended the run (its last step has been yielded)."""
 
@@ -538,6 +594,7 @@ class _Run:
         cfg, device = self.cfg, self.device
         gamma = carried if isinstance(carried, float) else None
         last: LevelRun | None = None
+        last_carry: Any = None
         first_pass = resume.pass_index if resume else 0
         for p, ps in enumerate(level.passes):
             if p < first_pass:
@@ -549,13 +606,26 @@ class _Run:
             for t, made in zip(ps.tiles, done, strict=False):
                 blend.add(t, made.to(device))
             self.current = blend.result(x)
+            if self.stylizer.painter is not None:
+                last_carry = yield from self.painted_elsewhere(
+                    number, level, p, c_img, targets, masks, x, carried, blend, done, gamma
+                )
+                x = blend.result(x)
+                continue
             for k, t in enumerate(ps.tiles):
                 if k < len(done):
                     continue
                 c = to_tensor(c_img.crop((t.x0, t.y0, t.x1, t.y1)), device)
                 tile_masks = None if masks is None else [t.crop(m) for m in masks]
-                objective = Objective(self.stylizer.net, cfg, c, targets, masks=tile_masks)
-                run = LevelRun(objective, t.crop(x), cfg, tile_carry(carried, level.size, t))
+                run = tile_run(
+                    self.stylizer.net,
+                    cfg,
+                    c,
+                    targets,
+                    t.crop(x),
+                    tile_masks,
+                    tile_carry(carried, level.size, t),
+                )
                 where = (p + 1, len(level.passes), k + 1, len(ps.tiles))
                 for i in range(ps.iterations):
                     record = run.step()
@@ -572,11 +642,62 @@ class _Run:
                 self.save(RunState(number, x, self.it, gamma, p, list(done)))
                 last = run
             x = blend.result(x)
-        if number < len(self.plan.levels) and last is not None and cfg.optimizer == "lbfgs":
-            carried = last.carry(self.plan.levels[number].size)
-        else:
-            carried = None
-        return x, carried
+        if number < len(self.plan.levels) and cfg.optimizer == "lbfgs":
+            if last is not None:
+                last_carry = last.carry(self.plan.levels[number].size)
+            return x, last_carry
+        return x, None
+
+    def painted_elsewhere(
+        self,
+        number: int,
+        level: Level,
+        p: int,
+        c_img: Image.Image,
+        targets: StyleTargets,
+        masks: list[torch.Tensor] | None,
+        x: torch.Tensor,
+        carried: Any,
+        blend: Blend,
+        done: list[torch.Tensor],
+        gamma: float | None,
+    ) -> Generator[Step, None, Any]:
+        """A pass's remaining tiles painted by the stylizer's painter; each comes back with its
+        iterations' losses, which become steps as here. Returns the last tile's carry."""
+        ps = level.passes[p]
+        content = np.asarray(c_img)
+        jobs = [
+            TileJob(
+                k,
+                t,
+                content[t.y0 : t.y1, t.x0 : t.x1].copy(),
+                t.crop(x),
+                None if masks is None else [t.crop(m) for m in masks],
+                tile_carry(carried, level.size, t),
+            )
+            for k, t in enumerate(ps.tiles)
+            if k >= len(done)
+        ]
+        following = self.plan.levels[number].size if number < len(self.plan.levels) else None
+        painter = self.stylizer.painter
+        assert painter is not None
+        carry = None
+        for made in painter.paint(targets, jobs, ps.iterations, following):
+            t = ps.tiles[made.index]
+            where = (p + 1, len(level.passes), made.index + 1, len(ps.tiles))
+            for i, record in enumerate(made.records):
+                self.it += 1
+                reason = stop_reason(record, time.perf_counter() - self.t0, self.cfg)
+                if reason == "nonfinite":
+                    raise self.nonfinite(record, self.current, False)
+                if i == len(made.records) - 1:
+                    blend.add(t, made.image.to(self.device))
+                    done.append(made.image)
+                    self.current = blend.result(x)
+                yield from self.step(number, level, record, self.current, reason, where)
+            self.save(RunState(number, x, self.it, gamma, p, list(done)))
+            carry = made.carry
+        return carry
 
     def nonfinite(
         self, record: dict[str, float], last: torch.Tensor | None, none_good: bool

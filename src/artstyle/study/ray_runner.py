@@ -13,68 +13,18 @@ must have artstyle installed (and the weights: the Caffe VGG19 is fetched once p
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from artstyle.cluster import MAX_RETRIES, connect, ray_module
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes, sha256_file
 from artstyle.jobs import execute_run
 from artstyle.record import write_sidecar_data
 from artstyle.study.experiment import Experiment, Outcome, RunSpec
-
-#: How often Ray retries a task whose worker or node died.
-MAX_RETRIES = 3
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ArtstyleError('--runner ray needs Ray: pip install "artstyle[cluster]"') from None
-    return ray
-
-
-def connect(address: str | None) -> bool:
-    """Connect to the cluster at ``address`` (or ``$RAY_ADDRESS``); without either, start a local
-    Ray. Returns whether this call started Ray (and so should stop it)."""
-    ray = _ray()
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        _probe(address)
-    if ray.is_initialized():  # (a program that embeds the runner and connected itself)
-        return False
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            # a Ray of our own listens on loopback only, like every server of ours by default
-            ray.init(
-                address="local", include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1"
-            )
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        where = address or "a local Ray"
-        raise ArtstyleError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
-    return True
-
-
-def _probe(address: str, timeout: float = 10.0) -> None:
-    """Fail in one line, within ``timeout`` seconds, when nothing listens at a ``host:port``
-    address (Ray itself would retry for minutes). Other forms (``auto``, ``ray://``) go to Ray."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or "://" in address or not host:
-        return
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as e:
-        raise ArtstyleError(
-            f"cannot reach the Ray cluster at {address} ({e.strerror or e}); is it running?"
-        ) from None
 
 
 def _task(
@@ -97,7 +47,7 @@ def run_on_ray(
     cpus_per_run: int = 1,
 ) -> tuple[list[Outcome], bool]:
     """Run ``specs`` as Ray tasks; returns (outcomes, interrupted)."""
-    ray = _ray()
+    ray = ray_module()
     started = connect(address)
     outcomes: list[Outcome] = []
     interrupted = False

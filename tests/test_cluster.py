@@ -1,0 +1,174 @@
+"""One picture's tiles over Ray: the same picture as local tiles, a worker that dies loses only its
+tile, and on two Ray nodes on this machine whose second node is killed mid-run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from artstyle import StyleConfig, Stylizer
+from tests.conftest import gradient_image, random_state, stripes_image
+
+ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
+pytestmark = pytest.mark.ray
+
+from artstyle.cluster import RayPainter  # noqa: E402
+from tests.study.test_ray_runner import _children, _free_port, _kill_tree, _wait_for_raylet  # noqa: E402
+
+SETTINGS = dict(
+    size=256,
+    scales=1,
+    iterations=4,
+    tile_size=128,
+    style_layers=("relu1_1", "relu2_1", "relu3_1"),
+    content_layers=("relu3_2",),
+    device="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    weights = tmp_path / "random.pth"  # workers load weights themselves: give them a file
+    torch.save(random_state("vgg19"), weights)
+    return StyleConfig(**SETTINGS, weights=str(weights))
+
+
+def _paint(cfg, painter=None, masks=None):
+    s = Stylizer([stripes_image()], cfg)
+    s.painter = painter
+    steps = []
+    r = s.stylize(gradient_image(256, 192), callback=steps.append, masks=masks)
+    return np.asarray(r.image, np.float64), steps
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_tiles_on_ray_paint_the_local_picture(cfg):
+    local, local_steps = _paint(cfg)
+    painter = RayPainter(cfg)
+    try:
+        remote, remote_steps = _paint(cfg, painter)
+    finally:
+        painter.close()
+    assert len(painter.actors) == 0 and len(remote_steps) == len(local_steps)
+    assert [s.tile for s in remote_steps] == [s.tile for s in local_steps]
+    assert np.abs(remote - local).mean() < 0.5  # the same tiles, blended in the same order
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_masks_travel_with_their_tiles(cfg):
+    left = np.zeros((192, 256), np.uint8)
+    left[:, :128] = 255
+    masks = [Image.fromarray(left, "L")]
+    local, _ = _paint(cfg, masks=masks)
+    painter = RayPainter(cfg)
+    try:
+        remote, _ = _paint(cfg, painter, masks=masks)
+    finally:
+        painter.close()
+    assert np.abs(remote - local).mean() < 0.5
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_worker_that_dies_loses_only_its_tile(cfg, tmp_path):
+    marker = tmp_path / "died"
+    painter = RayPainter(
+        cfg, actors=2, runtime_env={"env_vars": {"ARTSTYLE_TEST_TILE_DIES_ONCE": str(marker)}}
+    )
+    try:
+        remote, steps = _paint(cfg, painter)
+    finally:
+        painter.close()
+    local, local_steps = _paint(cfg)
+    assert marker.exists()  # a worker process did die
+    assert len(steps) == len(local_steps) and np.abs(remote - local).mean() < 0.5
+
+
+def test_two_nodes_one_killed_mid_run_give_the_picture(tmp_path, cfg):
+    """Head (1 CPU) and a second node (1 CPU) on this machine; the second node's raylet is killed
+    once the first tile is in. The picture is finished and is the local one."""
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    gradient_image(256, 192).save(photo)
+    stripes_image().save(painting)
+    flags = ["--size", "256", "--scales", "1", "--iterations", "6", "--tile-size", "128", "--device", "cpu"]
+    flags += ["--style-layers", "relu1_1,relu2_1,relu3_1", "--content-layers", "relu3_2", "-q"]
+    flags += ["--weights", cfg.weights]
+    cli = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting)]
+    local = subprocess.run([*cli, "-o", str(tmp_path / "local.png"), *flags], capture_output=True, text=True)
+    assert local.returncode == 0, local.stderr
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
+    common = ["--num-cpus=1", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    node = None
+    family: list[int] = []
+    try:
+        _wait_for_raylet(head)
+        time.sleep(3)
+        node = subprocess.Popen(
+            [ray_bin, "start", f"--address={address}", *common],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        node_raylets = _wait_for_raylet(node)
+        time.sleep(3)
+        out = tmp_path / "ray.png"
+        driver = subprocess.Popen(
+            [*cli, "-o", str(out), *flags, "--runner", "ray", "--ray-address", address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        state = tmp_path / "ray.png.state"
+        deadline = time.time() + 240
+        while not list(state.glob("tile-*.npy")) and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.1)
+        family = [pid for pid, _ in _children(node.pid) + _children(head.pid)]  # orphans-to-be
+        for pid in node_raylets:  # the second node's raylet, by its process id
+            os.kill(pid, signal.SIGKILL)
+        _, err = driver.communicate(timeout=300)
+        assert driver.returncode == 0, err
+        side = json.loads((tmp_path / "ray.png.json").read_text())
+        assert side["runner"] == "ray" and side["plan"][0]["tile"] == 128
+        a = np.asarray(Image.open(out), np.float64)
+        b = np.asarray(Image.open(tmp_path / "local.png"), np.float64)
+        assert np.abs(a - b).mean() < 0.5
+    finally:
+        if node is not None:
+            _kill_tree(node)
+        _kill_tree(head)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
