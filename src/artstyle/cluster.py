@@ -15,6 +15,7 @@ Ray is an optional extra (``pip install "artstyle[cluster]"``), imported only he
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import socket
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError
 from artstyle.images import to_tensor
 from artstyle.objective import StyleTargets
+from artstyle.runtime import resolve_device
 from artstyle.stylizer import TileDone, TileJob, build_network, tile_run
 
 #: How often Ray retries a tile (or a study's run) whose worker or node died.
@@ -89,7 +91,8 @@ class TileWorker:
         if threads:
             torch.set_num_threads(threads)
         self.cfg = from_dict(config)
-        self.net = build_network(self.cfg, torch.device("cpu"))
+        self.device = resolve_device(self.cfg.device)
+        self.net = build_network(self.cfg, self.device)
 
     def paint(
         self, targets: StyleTargets, job: TileJob, iterations: int, next_size: tuple[int, int] | None
@@ -101,15 +104,18 @@ class TileWorker:
             os._exit(1)
         from PIL import Image
 
-        content = to_tensor(Image.fromarray(job.content, "RGB"))
-        run = tile_run(self.net, self.cfg, content, targets, job.image, job.masks, job.carried)
+        d = self.device
+        content = to_tensor(Image.fromarray(job.content, "RGB"), d)
+        masks = None if job.masks is None else [m.to(d) for m in job.masks]
+        targets.losses.to(d)  # (this process's own copy)
+        run = tile_run(self.net, self.cfg, content, targets, job.image.to(d), masks, job.carried)
         records = []
         for _ in range(iterations):
             records.append(dict(run.step()))
             if not all(v == v and abs(v) != float("inf") for v in records[-1].values()):
                 break
         carry = run.carry(next_size) if next_size and self.cfg.optimizer == "lbfgs" else None
-        return TileDone(job.index, run.best_x.detach(), records, carry)
+        return TileDone(job.index, run.best_x.detach().cpu(), records, carry)
 
 
 class RayPainter:
@@ -136,7 +142,9 @@ class RayPainter:
     def _targets_ref(self, targets: StyleTargets) -> Any:
         """The level's painting statistics, in the object store once."""
         if self._targets is None or self._targets[0] != id(targets):
-            self._targets = (id(targets), self.ray.put(targets))
+            cpu = copy.deepcopy(targets)  # (workers may have no GPU: they get it on the CPU)
+            cpu.losses.to("cpu")
+            self._targets = (id(targets), self.ray.put(cpu))
         return self._targets[1]
 
     def paint(

@@ -671,8 +671,8 @@ class _Run:
                 k,
                 t,
                 content[t.y0 : t.y1, t.x0 : t.x1].copy(),
-                t.crop(x),
-                None if masks is None else [t.crop(m) for m in masks],
+                t.crop(x).cpu(),  # (pixels travel from the CPU: a worker may have no GPU)
+                None if masks is None else [t.crop(m).cpu() for m in masks],
                 tile_carry(carried, level.size, t),
             )
             for k, t in enumerate(ps.tiles)
