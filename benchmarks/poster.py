@@ -103,7 +103,7 @@ def seam_ratio(out: Path) -> tuple[float, list[tuple[int, int, str]]]:
     cols, rows, borders = set(), set(), []
     n = len(lv["tiles"])
     for p in range(n):
-        for t in grid((w, h), lv["tile"], lv["overlap"], pass_shift(p, n, lv["tile"], lv["overlap"])):
+        for t in grid((w, h), lv["tile"], lv["overlap"], pass_shift(p, n, (w, h), lv["tile"], lv["overlap"])):
             for x in (t.x0, t.x1):
                 if 0 < x < w:
                     cols.add(x)

@@ -246,3 +246,16 @@ def test_stylize_with_style_masks_and_a_region_map(tmp_path, photo, painting):
     ]:
         code, output, _ = run("stylize", photo, painting, painting, *bad, "-o", tmp_path / "x.png", *FAST)
         assert code == 1 and message in output and output.count("\n") == 1, output
+
+
+def test_tiles_that_cannot_work_are_one_line_before_any_work(tmp_path, photo, painting):
+    out = tmp_path / "o.png"
+    for flags, message in [
+        (["--tile-size", "64"], "tile_size must be 0 (automatic) or at least 128 px"),
+        (["--size", "256", "--tile-size", "400"], "tile_size 400 is over the picture (256x213)"),
+        (["--size", "256", "--max-memory", "0.3"], "even one tile of 128 px"),
+        (["--size", "256", "--tile-size", "200", "--max-memory", "0.6"], "a tile of 200 px"),
+    ]:
+        code, output, _ = run("stylize", photo, painting, "-o", out, *FAST, *flags)
+        assert code != 0 and message in output and output.count("\n") == 1, output
+        assert not out.exists()

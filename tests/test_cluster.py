@@ -3,14 +3,10 @@ tile, and on two Ray nodes on this machine whose second node is killed mid-run."
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +20,7 @@ ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installe
 pytestmark = pytest.mark.ray
 
 from artstyle.cluster import RayPainter  # noqa: E402
-from tests.study.test_ray_runner import _children, _free_port, _kill_tree, _wait_for_raylet  # noqa: E402
+from tests.ray_helpers import two_nodes  # noqa: E402
 
 SETTINGS = dict(
     size=256,
@@ -119,45 +115,20 @@ def test_two_nodes_one_killed_mid_run_give_the_picture(tmp_path, cfg):
     cli = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting)]
     local = subprocess.run([*cli, "-o", str(tmp_path / "local.png"), *flags], capture_output=True, text=True)
     assert local.returncode == 0, local.stderr
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
-    common = ["--num-cpus=1", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-    head = subprocess.Popen(
-        [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    node = None
-    family: list[int] = []
-    try:
-        _wait_for_raylet(head)
-        time.sleep(3)
-        node = subprocess.Popen(
-            [ray_bin, "start", f"--address={address}", *common],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        node_raylets = _wait_for_raylet(node)
-        time.sleep(3)
+    with two_nodes() as cluster:
         out = tmp_path / "ray.png"
         driver = subprocess.Popen(
-            [*cli, "-o", str(out), *flags, "--runner", "ray", "--ray-address", address],
+            [*cli, "-o", str(out), *flags, "--runner", "ray", "--ray-address", cluster.address],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=cluster.env,
         )
         state = tmp_path / "ray.png.state"
         deadline = time.time() + 240
         while not list(state.glob("tile-*.npy")) and time.time() < deadline and driver.poll() is None:
             time.sleep(0.1)
-        family = [pid for pid, _ in _children(node.pid) + _children(head.pid)]  # orphans-to-be
-        for pid in node_raylets:  # the second node's raylet, by its process id
-            os.kill(pid, signal.SIGKILL)
+        cluster.kill_second()
         _, err = driver.communicate(timeout=300)
         assert driver.returncode == 0, err
         side = json.loads((tmp_path / "ray.png.json").read_text())
@@ -165,10 +136,3 @@ def test_two_nodes_one_killed_mid_run_give_the_picture(tmp_path, cfg):
         a = np.asarray(Image.open(out), np.float64)
         b = np.asarray(Image.open(tmp_path / "local.png"), np.float64)
         assert np.abs(a - b).mean() < 0.5
-    finally:
-        if node is not None:
-            _kill_tree(node)
-        _kill_tree(head)
-        for pid in family:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)

@@ -34,9 +34,11 @@ def test_levels_that_fit_run_whole_and_the_budget_picks_the_largest_tile_that_fi
     fine = plan.levels[-1]
     assert [bool(lv.passes) for lv in plan.levels] == [False, False, True]
     assert tile_bytes(fine.tile, fine.size, fine.style_sizes, 4, cfg) <= budget
-    assert tile_bytes(fine.tile + 32, fine.size, fine.style_sizes, 4, cfg) > budget  # the largest
+    assert tile_bytes(max(fine.size), fine.size, fine.style_sizes, 4, cfg) > budget
     assert level_bytes(plan.levels[1].size, plan.levels[1].style_sizes, 6, cfg) <= budget
-    assert fine.style_sizes == ((800, 600),)  # a tiled level reads the painting at its own size
+    assert fine.style_sizes == ((2048, 1536),)  # enlarged as at untiled levels (read in pieces)
+    native = plan_run((1024, 768), [(800, 600)], cfg.replace(tile_painting="native"), budget).levels[-1]
+    assert native.style_sizes == ((800, 600),)  # or at its own size
     assert len(fine.passes) == 2 and sum(p.iterations for p in fine.passes) == 4
     assert plan.total_iterations == 10 + 6 + sum(len(p.tiles) * p.iterations for p in fine.passes)
 

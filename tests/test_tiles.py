@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from artstyle.tiles import Blend, Tile, feather, grid, overlap_for, pass_shift
+from artstyle.tiles import Blend, Tile, axis, feather, grid, overlap_for, pass_shift
 
 
 @pytest.mark.parametrize("size", [(300, 200), (128, 500), (1000, 129), (128, 128)])
@@ -18,7 +18,7 @@ def test_tiles_cover_the_picture_and_overlap(size, shift):
     cover = torch.zeros(size[1], size[0])
     for t in tiles:
         assert 0 <= t.x0 < t.x1 <= size[0] and 0 <= t.y0 < t.y1 <= size[1]
-        assert t.size == (min(tile, size[0]), min(tile, size[1]))
+        assert t.size[0] <= min(tile, size[0]) and t.size[1] <= min(tile, size[1])
         cover[t.y0 : t.y1, t.x0 : t.x1] += 1
     assert cover.min() >= 1
     xs = sorted({t.x0 for t in tiles})
@@ -28,10 +28,18 @@ def test_tiles_cover_the_picture_and_overlap(size, shift):
 def test_the_grid_moves_between_passes():
     size, tile = (600, 400), 200
     overlap = overlap_for(tile)
-    first = {t.x0 for t in grid(size, tile, overlap, pass_shift(0, 2, tile, overlap))}
-    second = {t.x0 for t in grid(size, tile, overlap, pass_shift(1, 2, tile, overlap))}
+    first = {t.x0 for t in grid(size, tile, overlap, pass_shift(0, 2, size, tile, overlap))}
+    second = {t.x0 for t in grid(size, tile, overlap, pass_shift(1, 2, size, tile, overlap))}
     inner = lambda xs: {x for x in xs if 0 < x < size[0] - tile}  # noqa: E731
     assert inner(first) and not inner(first) & inner(second)  # no inner border stays in place
+
+
+def test_tiles_are_as_short_as_cover_the_picture():
+    """Two tiles of at most 1504 px on 2048 px overlap by the overlap, not by 960 px."""
+    tiles = grid((2048, 1536), 1504, 188)
+    assert len(tiles) == 4 and tiles[0].size == (1118, 862)
+    assert tiles[1].x0 == 2048 - 1118 and tiles[0].x1 - tiles[1].x0 == 188  # overlap: 188 px
+    assert axis(2048, 1504, 188) == (2, 1118) and axis(1000, 1504, 188) == (1, 1000)
 
 
 def test_feather_rises_from_inner_edges_only():

@@ -159,10 +159,10 @@ class StyleConfig:
         hi=16384,
     )
     tile_painting: TilePainting = setting(
-        "native",
-        "The painting's size at a level painted in tiles: native (never enlarged beyond its own "
-        "pixels, so its strokes stay crisp) or enlarged (style_scale times the level, as at untiled "
-        "levels: the strokes keep their size in the picture, and turn soft).",
+        "enlarged",
+        "The painting's size at a level painted in tiles: enlarged (style_scale times the level, as "
+        "at untiled levels, read in pieces; the look of the smaller levels) or native (never enlarged "
+        "beyond its own pixels: crisper strokes, but the deep layers then paint small swirls).",
         group="size",
     )
     # -- content -------------------------------------------------------------------------------

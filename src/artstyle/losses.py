@@ -18,6 +18,7 @@ region of any area is held as firmly as the whole picture, and a mask of ones is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -65,6 +66,28 @@ def position_weights(mask: torch.Tensor) -> torch.Tensor:
     """A guide's weight per position, ``w_n = m_n^2 / sum m^2`` (N,), summing to 1."""
     m2 = mask.reshape(-1).float() ** 2
     return m2 / m2.sum().clamp_min(1e-12)
+
+
+@dataclass
+class FeatureStats:
+    """Sums over a layer's positions, gathered piece by piece (a painting too large for one pass
+    is read in tiles): ``sum x x^T`` (C, C), ``sum x`` (C,) and the count, in float64."""
+
+    outer: torch.Tensor
+    total: torch.Tensor
+    count: int = 0
+
+    @classmethod
+    def empty(cls, channels: int) -> FeatureStats:
+        z = torch.zeros
+        return cls(z(channels, channels, dtype=torch.float64), z(channels, dtype=torch.float64))
+
+    def add(self, f: torch.Tensor) -> None:
+        """Add the positions of activations ``f`` (1, C, H, W)."""
+        x = flatten_features(f.detach())[0].double()
+        self.outer += x @ x.T
+        self.total += x.sum(1)
+        self.count += x.shape[1]
 
 
 class ContentLoss(nn.Module):
@@ -118,9 +141,17 @@ class GramStyleLoss(nn.Module):
     Guided (Gatys et al. 2017, eq. 5): ``G_m(F) = (F m)(F m)^T / (C sum(m^2))``, the region's Gram
     matrix, compared with the painting's."""
 
-    def __init__(self, target_features: torch.Tensor) -> None:
+    def __init__(
+        self, target_features: torch.Tensor | None = None, *, stats: FeatureStats | None = None
+    ) -> None:
         super().__init__()
-        self.register_buffer("target", gram_matrix(target_features).detach())
+        if stats is not None:  # the same statistic, from sums gathered in pieces
+            c = stats.outer.shape[0]
+            target = (stats.outer / (c * stats.count)).float()[None]
+        else:
+            assert target_features is not None
+            target = gram_matrix(target_features).detach()
+        self.register_buffer("target", target)
 
     def guide(self, mask: torch.Tensor) -> torch.Tensor:
         """``m sqrt(N / sum m^2)`` (1, 1, N): the Gram MSE divides by C N, which then is C sum(m^2)."""
@@ -168,9 +199,20 @@ class MeanCovStyleLoss(nn.Module):
     ``C_F`` are the region's, each position weighted by ``w_n`` (:func:`position_weights`).
     """
 
-    def __init__(self, target_features: torch.Tensor, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        target_features: torch.Tensor | None = None,
+        eps: float = 1e-8,
+        *,
+        stats: FeatureStats | None = None,
+    ) -> None:
         super().__init__()
-        mu, cov = _mean_cov(target_features.detach().float())
+        if stats is not None:  # the same statistics, from sums gathered in pieces
+            m = stats.total / stats.count
+            mu, cov = m.float(), (stats.outer / stats.count - torch.outer(m, m)).float()
+        else:
+            assert target_features is not None
+            mu, cov = _mean_cov(target_features.detach().float())
         self.register_buffer("mu", mu)
         self.register_buffer("cov_trace", torch.trace(cov))
         self.register_buffer("cov_sqrt", _sqrtm_psd(cov))

@@ -13,10 +13,12 @@ import torch
 from torch import nn
 
 from artstyle.config import StyleConfig
+from artstyle.layers import layer as layer_entry
 from artstyle.losses import (
     STYLE_LOSS_SCALE,
     STYLE_LOSSES,
     ContentLoss,
+    FeatureStats,
     Guided,
     SlicedWassersteinStyleLoss,
     blend_weights,
@@ -56,7 +58,11 @@ class StyleTargets:
         cfg: StyleConfig,
         styles: Sequence[torch.Tensor],
         generator: torch.Generator | None = None,
+        tile: int = 0,
     ) -> StyleTargets:
+        """The terms of ``styles`` (tensors at their size for the level). ``tile``: read a painting
+        larger than this in tiles (:func:`painting_stats`; Gram and mean-covariance targets only),
+        so that its pass stays within a tiled level's memory."""
         lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
         bw = blend_weights(len(styles), cfg.style_blend_weights)
         k = STYLE_LOSS_SCALE[cfg.style_loss]
@@ -65,10 +71,16 @@ class StyleTargets:
         terms: list[tuple[int, str, float]] = []
         with torch.no_grad():
             for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
-                feats = features(style)
+                pieces = tile and cfg.style_loss != "sliced_wasserstein" and max(style.shape[-2:]) > tile
+                if pieces:
+                    stats = painting_stats(features, style, cfg.network, cfg.style_layers, tile)
+                else:
+                    feats = features(style)
                 per_layer = nn.ModuleDict()
                 for layer, w in zip(cfg.style_layers, lw, strict=True):
-                    if cfg.style_loss == "sliced_wasserstein":
+                    if pieces:
+                        per_layer[layer] = STYLE_LOSSES[cfg.style_loss](stats=stats[layer])
+                    elif cfg.style_loss == "sliced_wasserstein":
                         per_layer[layer] = SlicedWassersteinStyleLoss(feats[layer], generator)
                     else:
                         per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
@@ -76,6 +88,40 @@ class StyleTargets:
                     terms.append((s, layer, cfg.style_weight * b * w * scale))
                 losses.append(per_layer)
         return cls(losses, terms)
+
+
+#: The margin (px, a multiple of 16) read around each piece of a painting read in tiles, so that
+#: the layers' zero padding at the piece's edge barely reaches the positions it counts.
+HALO = 64
+
+
+def painting_stats(
+    features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    image: torch.Tensor,
+    network: str,
+    layers: Sequence[str],
+    tile: int,
+) -> dict[str, FeatureStats]:
+    """The sums behind the Gram and mean-covariance targets of ``image`` (1, 3, H, W), read in
+    pieces of ``tile`` px (rounded to 16) each with a :data:`HALO` of context: a piece's positions
+    are counted at each layer once, where the layer's grid (``2^pools`` px a cell, from the layer
+    table) falls inside the piece. Exact but for the zero padding at the halo's edge."""
+    h, w = image.shape[-2:]
+    step = max(16, tile - tile % 16)
+    out: dict[str, FeatureStats] = {}
+    for y0 in range(0, h, step):
+        for x0 in range(0, w, step):
+            y1, x1 = min(h, y0 + step), min(w, x0 + step)
+            cy0, cx0 = max(0, y0 - HALO), max(0, x0 - HALO)
+            cy1, cx1 = min(h, y1 + HALO), min(w, x1 + HALO)
+            feats = features(image[..., cy0:cy1, cx0:cx1])
+            for name in layers:
+                k = 2 ** layer_entry(network, name).pools
+                f = feats[name][..., (y0 - cy0) // k : (y1 - cy0) // k, (x0 - cx0) // k : (x1 - cx0) // k]
+                if name not in out:
+                    out[name] = FeatureStats.empty(f.shape[1])
+                out[name].add(f)
+    return out
 
 
 @dataclass

@@ -322,7 +322,7 @@ class Stylizer:
             for s, size in zip(styles_in, level.style_sizes, strict=True)
         ]
         features = partial(network_features, self.net, use_amp(self.cfg, self.device))
-        targets = StyleTargets.build(features, self.cfg, ss, gen)
+        targets = StyleTargets.build(features, self.cfg, ss, gen, tile=level.tile)
         if cached:
             self._targets[level.size] = targets
         return targets
@@ -558,6 +558,7 @@ class _Run:
             if number < n:
                 carried = run.carry(plan.levels[number].size)
             x = average.output(run).detach()
+            del run, objective  # (the next level is built without this one's memory)
 
     def step(
         self,
@@ -593,7 +594,6 @@ class _Run:
         and what the optimiser carries to the next level."""
         cfg, device = self.cfg, self.device
         gamma = carried if isinstance(carried, float) else None
-        last: LevelRun | None = None
         last_carry: Any = None
         first_pass = resume.pass_index if resume else 0
         for p, ps in enumerate(level.passes):
@@ -640,11 +640,11 @@ class _Run:
                         self.current = blend.result(x)
                     yield from self.step(number, level, record, self.current, reason, where)
                 self.save(RunState(number, x, self.it, gamma, p, list(done)))
-                last = run
+                if number < len(self.plan.levels) and cfg.optimizer == "lbfgs":
+                    last_carry = run.carry(self.plan.levels[number].size)
+                del run  # (one tile's optimisation in memory at a time)
             x = blend.result(x)
         if number < len(self.plan.levels) and cfg.optimizer == "lbfgs":
-            if last is not None:
-                last_carry = last.carry(self.plan.levels[number].size)
             return x, last_carry
         return x, None
 

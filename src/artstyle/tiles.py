@@ -18,7 +18,7 @@ import torch
 
 from artstyle.config import MIN_TILE
 
-__all__ = ["MIN_TILE", "Blend", "Tile", "feather", "grid", "overlap_for", "pass_shift"]
+__all__ = ["MIN_TILE", "Blend", "Tile", "axis", "feather", "grid", "overlap_for", "pass_shift"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,20 @@ def overlap_for(tile: int) -> int:
     return min(max(48, tile // 8), tile // 3)
 
 
+def axis(length: int, tile: int, overlap: int) -> tuple[int, int]:
+    """(tiles, tile length) along an axis of ``length`` px for tiles of at most ``tile`` px
+    overlapping by ``overlap``: as few tiles as cover it, each as short as they can be (so that
+    two tiles of 1504 px on 2048 px overlap by the overlap, not by 960 px)."""
+    if tile >= length:
+        return 1, length
+    n = math.ceil((length - overlap) / (tile - overlap))
+    return n, min(tile, math.ceil((length + (n - 1) * overlap) / n))
+
+
 def _starts(length: int, tile: int, overlap: int, shift: int) -> list[int]:
-    """Tile starts along one axis: a stride of ``tile - overlap``, the grid shifted back by
-    ``shift`` px, each start clamped into the picture (so consecutive tiles overlap by at least
-    ``overlap`` and the last ends at ``length``)."""
+    """Tile starts along one axis: every ``tile - overlap`` px from 0, the grid moved back by
+    ``shift`` px (0 <= shift < stride; one more tile then), each start clamped into the picture
+    so that consecutive tiles overlap by at least ``overlap`` and the last ends at ``length``."""
     if tile >= length:
         return [0]
     stride = tile - overlap
@@ -59,20 +69,27 @@ def _starts(length: int, tile: int, overlap: int, shift: int) -> list[int]:
 
 def grid(size: tuple[int, int], tile: int, overlap: int, shift: tuple[int, int] = (0, 0)) -> list[Tile]:
     """Tiles of at most ``tile`` px a side covering a picture of ``size`` (w, h), overlapping by at
-    least ``overlap`` px, the grid shifted by ``shift`` (x, y) px."""
+    least ``overlap`` px, each axis's tiles as short as cover it (:func:`axis`), the grid shifted
+    by ``shift`` (x, y) px."""
     w, h = size
-    xs = _starts(w, min(tile, w), overlap, shift[0])
-    ys = _starts(h, min(tile, h), overlap, shift[1])
-    tw, th = min(tile, w), min(tile, h)
+    _, tw = axis(w, tile, overlap)
+    _, th = axis(h, tile, overlap)
+    xs = _starts(w, tw, overlap, shift[0] % max(tw - overlap, 1))
+    ys = _starts(h, th, overlap, shift[1] % max(th - overlap, 1))
     return [Tile(x, y, x + tw, y + th) for y in ys for x in xs]
 
 
-def pass_shift(pass_index: int, passes: int, tile: int, overlap: int) -> tuple[int, int]:
-    """How far pass ``pass_index`` of ``passes`` moves the grid: evenly over one stride, so that the
-    borders of one pass lie in the interiors of the next."""
-    stride = tile - overlap
-    s = (pass_index * stride) // max(passes, 1)
-    return s, s
+def pass_shift(
+    pass_index: int, passes: int, size: tuple[int, int], tile: int, overlap: int
+) -> tuple[int, int]:
+    """How far pass ``pass_index`` of ``passes`` moves the grid of a picture of ``size``: evenly
+    over one stride along each axis, so that the borders of one pass lie inside the tiles of the
+    next."""
+    out = []
+    for length in size:
+        _, t = axis(length, tile, overlap)
+        out.append((pass_index * max(t - overlap, 0)) // max(passes, 1))
+    return out[0], out[1]
 
 
 def feather(t: Tile, size: tuple[int, int], overlap: int) -> torch.Tensor:

@@ -3,11 +3,7 @@ Ray nodes on this machine whose second node is killed mid-run."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +19,7 @@ from artstyle.cli import main
 from artstyle.study.experiment import parse_experiment
 from artstyle.study.runner import run_experiment
 from tests.conftest import gradient_image, random_state, stripes_image
+from tests.ray_helpers import two_nodes
 
 ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
 pytestmark = pytest.mark.ray
@@ -108,80 +105,13 @@ def test_without_ray_the_runner_says_how_to_install_it(tmp_path, study, monkeypa
     assert lines == ['artstyle: error: --runner ray needs Ray: pip install "artstyle[cluster]"']
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _children(pid: int) -> list[tuple[int, str]]:
-    """(pid, command name) of every process under ``pid`` (from /proc)."""
-    parents: dict[int, list[tuple[int, str]]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        ppid = int(text[text.rindex(")") + 2 :].split()[1])
-        parents.setdefault(ppid, []).append((int(stat.parent.name), name))
-    out, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child[0])
-    return out
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill a process we started and everything under it, by process id."""
-    for pid, _ in [*_children(proc.pid), (proc.pid, "")]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-
-
-def _wait_for_raylet(proc: subprocess.Popen, timeout: float = 120) -> list[int]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        pids = [pid for pid, name in _children(proc.pid) if name == "raylet"]
-        if pids:
-            return pids
-        time.sleep(0.5)
-    raise AssertionError("a Ray node did not start its raylet")
-
-
 def test_a_node_that_dies_mid_run_loses_nothing(tmp_path, study):
     """Head (1 CPU) and a second node (1 CPU) on this machine; the second node's raylet is killed
     once the first result is in. Every run still finishes, each output is written once."""
     d, base = study
     for i in range(3):
         gradient_image(48, 40, seed=10 + i).save(d / f"extra{i}.png")
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    # A throw-away cluster on loopback only; its processes are ours to kill by process id.
-    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
-    common = ["--num-cpus=1", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-    head = subprocess.Popen(
-        [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    node = None
-    family: list[int] = []
-    try:
-        _wait_for_raylet(head)
-        time.sleep(3)
-        node = subprocess.Popen(
-            [ray_bin, "start", f"--address={address}", *common],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        node_raylets = _wait_for_raylet(node)
-        time.sleep(3)
+    with two_nodes() as cluster:
         exp_file = tmp_path / "exp.toml"
         contents = ", ".join(
             json.dumps(str(d / n)) for n in ["alpha.png", "beta.png", *[f"extra{i}.png" for i in range(3)]]
@@ -194,18 +124,16 @@ def test_a_node_that_dies_mid_run_loses_nothing(tmp_path, study):
         out = tmp_path / "out"
         cli = [sys.executable, "-m", "artstyle.cli", "experiment", str(exp_file), "-o", str(out)]
         driver = subprocess.Popen(
-            [*cli, "--runner", "ray", "--ray-address", address, "-q"],
+            [*cli, "--runner", "ray", "--ray-address", cluster.address, "-q"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=cluster.env,
         )
         deadline = time.time() + 240
         while not list((out / "images").glob("*.png.json")) and time.time() < deadline:
             time.sleep(0.2)
-        family = [pid for pid, _ in _children(node.pid) + _children(head.pid)]  # orphans-to-be
-        for pid in node_raylets:  # the second node's raylet, by its process id
-            os.kill(pid, signal.SIGKILL)
+        cluster.kill_second()
         _, err = driver.communicate(timeout=300)
         assert driver.returncode == 0, err
         sides = sorted((out / "images").glob("*.png.json"))
@@ -213,10 +141,3 @@ def test_a_node_that_dies_mid_run_loses_nothing(tmp_path, study):
         assert all(json.loads(s.read_text())["runner"] == "ray" for s in sides)
         assert not list((out / "images").glob(".artstyle-*"))  # no half-written file
         assert "5 of 5 runs done" in err
-    finally:
-        if node is not None:
-            _kill_tree(node)
-        _kill_tree(head)
-        for pid in family:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
