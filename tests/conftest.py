@@ -84,6 +84,21 @@ def painting(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A local Ray of 2 CPUs on loopback for the module's tests (the cluster extra)."""
+    ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
+    yield
+    ray.shutdown()
+
+
 def shared_image(kind: str, name: str) -> Path:
     p = SHARED / kind / name
     if not p.exists():

@@ -33,19 +33,6 @@ SETTINGS = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
-    yield
-    ray.shutdown()
-
-
 @pytest.fixture
 def cfg(tmp_path):
     weights = tmp_path / "random.pth"  # workers load weights themselves: give them a file

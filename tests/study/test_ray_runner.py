@@ -27,19 +27,6 @@ pytestmark = pytest.mark.ray
 TINY = dict(size=40, scales=1, iterations=2, style_layers=["relu1_1", "relu2_1"], content_layers=["relu2_2"])
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
-    yield
-    ray.shutdown()
-
-
 @pytest.fixture
 def study(tmp_path):
     d = tmp_path / "pics"
