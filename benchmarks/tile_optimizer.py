@@ -64,9 +64,8 @@ def main() -> None:
                 losses.append(run.step()["total"])
             per = (time.perf_counter() - t0) / (args.iterations + 1)
             picks = [losses[i] / losses[0] for i in (1, 2, 4, 8) if i < len(losses)]
-            print(
-                f"| {name} | {t.x0},{t.y0} {t.size[0]}x{t.size[1]} | {', '.join(f'{v:.3f}' for v in picks)} | {per:.1f} |"
-            )
+            shown = ", ".join(f"{v:.3f}" for v in picks)
+            print(f"| {name} | {t.x0},{t.y0} {t.size[0]}x{t.size[1]} | {shown} | {per:.1f} |")
 
 
 if __name__ == "__main__":
