@@ -151,11 +151,17 @@ def level_bytes(size: Size, style_sizes: Sequence[Size], iterations: int, cfg: S
 
 def tile_bytes(tile: int, size: Size, style_sizes: Sequence[Size], iterations: int, cfg: StyleConfig) -> int:
     """Bytes a level of ``size`` painted in tiles of ``tile`` px needs: one tile's level (the
-    largest tile of the grid), and the whole picture held eight times (the pass's start and the
-    picture so far, the blend's sum, weights and quotient, the pass's finished tiles, the photo)."""
+    largest tile of the grid; the paintings' passes in pieces), the whole picture held eight times
+    (the pass's start and the picture so far, the blend's sum, weights and quotient, the pass's
+    finished tiles, the photo), and the paintings at the level's size."""
     w, h = size
     tw, th = axis(w, tile, overlap_for(tile))[1], axis(h, tile, overlap_for(tile))[1]
-    return level_bytes((tw, th), _passes_of(style_sizes, tile, cfg), iterations, cfg) + 8 * 3 * w * h * 4
+    paintings = sum(15 * sw * sh for sw, sh in style_sizes)  # each as a float tensor and an 8-bit image
+    return (
+        level_bytes((tw, th), _passes_of(style_sizes, tile, cfg), iterations, cfg)
+        + 8 * 3 * w * h * 4
+        + paintings
+    )
 
 
 def _passes_of(style_sizes: Sequence[Size], tile: int, cfg: StyleConfig) -> list[Size]:
