@@ -242,8 +242,14 @@ def test_memory_estimate_refuses_before_work(monkeypatch):
     cfg = artstyle.StyleConfig(size=2048, scales=1)
     need = estimate_memory(plan_run((1024, 768), [(512, 400)], cfg), cfg)
     assert 5 * 2**30 < need < 15 * 2**30  # measured peak at 2048 px: 8.6 GB (benchmarks/memory.py)
-    with pytest.raises(ArtstyleError, match=r"needs about .* GB of memory and 2.0 GB is available"):
+    # (the budget is what is available less 1.5 GB: even the smallest tile is over it)
+    with pytest.raises(
+        ArtstyleError, match=r"even one tile of 128 px at 2048x1536 needs about .* budget is 0.5 GB"
+    ):
         artstyle.stylize(gradient_image(1024, 768), [stripes_image()], cfg)
+    monkeypatch.setattr(runtime, "available_memory", lambda: 4 * 2**30)
+    with pytest.raises(ArtstyleError, match=r"needs about .* GB of memory and 4.0 GB is available"):
+        artstyle.stylize(gradient_image(1024, 768), [stripes_image()], cfg.replace(max_memory=5.0))
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX signals")

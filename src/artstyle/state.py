@@ -5,8 +5,8 @@ What is kept is what the stylizer hands over (:class:`artstyle.stylizer.RunState
 the start of the current level or pass, the tiles of the pass already made, the optimiser's carry,
 the step count, and the history so far. A state is taken up only by the same run: the same
 settings, inputs and plan (its ``key``); anything else is refused in one line. The folder goes
-when the output is written; its files are written atomically, so a kill mid-write leaves the last
-good state.
+when the output is written; its files are written atomically and a file goes only once the record no longer
+names it, so a kill at any moment leaves the last good state.
 """
 
 from __future__ import annotations
@@ -100,8 +100,6 @@ class RunStore:
         image = f"image-{state.level}-{state.pass_index}.npy"
         if where != self._image_for:
             atomic_write_bytes(self.dir / image, _npy(state.image), overwrite=True)
-            for old in self.dir.glob("tile-*.npy"):
-                old.unlink(missing_ok=True)
             self._image_for, self._tiles = where, 0
         names = [f"tile-{state.level}-{state.pass_index}-{k:04d}.npy" for k in range(len(state.tiles_done))]
         for k in range(self._tiles, len(state.tiles_done)):
@@ -116,8 +114,11 @@ class RunStore:
             "tiles": names,
         }
         self._write({"key": self.key, "state": record, "history": self.history})
-        for old in self.dir.glob("image-*.npy"):
-            if old.name != image:
+        # only now that the record names the new files may the old ones go (a kill at any point
+        # leaves a record whose files are all there)
+        keep = {image, *names}
+        for old in [*self.dir.glob("image-*.npy"), *self.dir.glob("tile-*.npy")]:
+            if old.name not in keep:
                 old.unlink(missing_ok=True)
 
     def mark_interim(self) -> None:
