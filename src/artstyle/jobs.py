@@ -23,7 +23,7 @@ from artstyle.config import StyleConfig, from_dict
 from artstyle.console import Interrupts, Progress
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import OutputExistsError
-from artstyle.images import check_size, decode_image, encode_image, save_image
+from artstyle.images import encode_image, save_image
 from artstyle.record import (
     Source,
     check_output,
@@ -173,7 +173,7 @@ def execute_run(
         torch.set_num_threads(threads)
     try:
         cfg = from_dict(config)
-        sources = [Source(_decode(name, data), name, sha) for name, sha, data in [content, *styles]]
+        sources = [Source.from_bytes(data, name, sha) for name, sha, data in [content, *styles]]
         result = Stylizer([s.image for s in sources[1:]], cfg).stylize(sources[0].image)
     except ArtstyleError as e:
         return {"status": "failed", "message": str(e)}
@@ -183,10 +183,3 @@ def execute_run(
         "image": encode_image(result.image, output_name),
         "sidecar": json_safe(side),
     }
-
-
-def _decode(name: str, data: bytes) -> Image.Image:
-    """An input's bytes as the file ``name`` would load (errors name the user's file)."""
-    im = decode_image(data, name)
-    check_size(im, name)
-    return im

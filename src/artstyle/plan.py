@@ -205,11 +205,11 @@ def plan_run(
     levels = []
     for size, iterations in budgets:
         untiled = tuple(style_size(s, size, cfg) for s in style_sizes)
-        tile = _tile_for(size, untiled, style_sizes, iterations, cfg, budget)
+        tiled = tuple(style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in style_sizes)
+        tile = _tile_for(size, untiled, tiled, iterations, cfg, budget)
         if not tile:
             levels.append(Level(size, iterations, untiled))
             continue
-        native = tuple(style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in style_sizes)
         overlap = overlap_for(tile)
         n = max(1, min(iterations, TILE_PASSES))
         shares = [iterations // n + (1 if i < iterations % n else 0) for i in range(n)]
@@ -219,19 +219,20 @@ def plan_run(
         )
         if all(len(p.tiles) == 1 for p in passes):  # one tile: nothing moves between passes
             passes = (Pass(passes[0].tiles, iterations),)
-        levels.append(Level(size, iterations, native, tile, overlap, passes))
+        levels.append(Level(size, iterations, tiled, tile, overlap, passes))
     return Plan(tuple(levels))
 
 
 def _tile_for(
     size: Size,
     untiled: Sequence[Size],
-    paintings: Sequence[Size],
+    tiled: Sequence[Size],
     iterations: int,
     cfg: StyleConfig,
     budget: int | None,
 ) -> int:
-    """The tile side for a level of ``size``, or 0 to paint it whole."""
+    """The tile side for a level of ``size``, or 0 to paint it whole; ``untiled`` and ``tiled``:
+    the paintings' sizes at the level painted whole and in tiles (``tile_painting``)."""
     if cfg.tile_size:
         if max(size) <= cfg.tile_size:
             return 0
@@ -240,9 +241,8 @@ def _tile_for(
         return 0
     else:
         tile = 0
-    native = [style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in paintings]
     if tile:
-        need = tile_bytes(tile, size, native, iterations, cfg)
+        need = tile_bytes(tile, size, tiled, iterations, cfg)
         if budget is not None and need > budget:
             raise ArtstyleError(
                 f"a tile of {tile} px at {size[0]}x{size[1]} needs about {need / GB:.1f} GB, over the "
@@ -251,15 +251,15 @@ def _tile_for(
         return tile
     assert budget is not None
     lo, hi = MIN_TILE, max(size)
-    if tile_bytes(lo, size, native, iterations, cfg) > budget:
-        need = tile_bytes(lo, size, native, iterations, cfg)
+    if tile_bytes(lo, size, tiled, iterations, cfg) > budget:
+        need = tile_bytes(lo, size, tiled, iterations, cfg)
         raise ArtstyleError(
             f"even one tile of {MIN_TILE} px at {size[0]}x{size[1]} needs about {need / GB:.1f} GB and the "
             f"budget is {budget / GB:.1f} GB; raise --max-memory or lower --size"
         )
     while hi - lo > 16:  # the largest tile that fits, to 16 px
         mid = (lo + hi) // 2
-        if tile_bytes(mid, size, native, iterations, cfg) <= budget:
+        if tile_bytes(mid, size, tiled, iterations, cfg) <= budget:
             lo = mid
         else:
             hi = mid

@@ -50,9 +50,14 @@ class Source:
             raise ArtstyleError(f"{p}: permission denied") from None
         except OSError as e:
             raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
-        im = decode_image(data, str(path))
-        check_size(im, str(path))
-        return cls(im, str(path), hashlib.sha256(data).hexdigest(), Path(path))
+        return cls.from_bytes(data, str(path), hashlib.sha256(data).hexdigest(), Path(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str, sha256: str, path: Path | None = None) -> Source:
+        """An input's bytes decoded as the file ``name`` is (errors name it)."""
+        im = decode_image(data, name)
+        check_size(im, name)
+        return cls(im, name, sha256, path)
 
     def describe(self) -> dict[str, Any]:
         return {
