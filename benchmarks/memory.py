@@ -7,6 +7,11 @@ counts per iteration), and the peak is the sidecar's ``peak_memory_mb`` (Linux V
 measured peak, the estimate and their ratio; then shows the refusal at a size that cannot fit.
 
     python benchmarks/memory.py [--sizes 512 1024 2048] [--iterations 3]
+
+``--decoding``: instead, the peak memory of decoding huge files (a 16000 px PNG, a 1-bit one, an
+8000 px float TIFF, a 48 MP JPEG) for a run at ``--need`` px, each in its own process, against the
+size of the picture that run uses (its long side ``2 x need`` at most, as decoded). Run it with
+``PYTHONPATH`` set to an older checkout's ``src`` to see that checkout's numbers.
 """
 
 from __future__ import annotations
@@ -33,7 +38,12 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--content", type=Path, default=SHARED / "content" / "tubingen.jpg")
     ap.add_argument("--style", type=Path, default=SHARED / "style" / "starry_night.jpg")
+    ap.add_argument("--decoding", action="store_true", help="measure decoding huge files instead")
+    ap.add_argument("--need", type=int, nargs="+", default=[64, 512], help="(--decoding) run sizes")
     args = ap.parse_args()
+    if args.decoding:
+        decoding(args.need)
+        return
     for p in (args.content, args.style):
         if not p.exists():
             print(f"skipped: {p} is absent (../shared/images is not beside this checkout)")
@@ -76,6 +86,83 @@ def main() -> None:
             text=True,
         )
         print(f"exit {done.returncode}: {done.stderr.strip()}")
+
+
+#: The child: decode one file for a run at ``need`` px and print the peak resident memory it
+#: added (Linux VmHWM after minus VmRSS before) and the decoded size.
+_CHILD = """
+import inspect, sys
+def kb(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key):
+            return int(line.split()[1])
+from artstyle.images import load_image
+base = kb('VmRSS:')
+need = int(sys.argv[2])
+takes = 'need' in inspect.signature(load_image).parameters
+im = load_image(sys.argv[1], need) if takes else load_image(sys.argv[1])
+print((kb('VmHWM:') - base) / 1024, im.width, im.height)
+"""
+
+
+def _huge_files(folder: Path) -> dict[str, Path]:
+    """The files of the decoding table, made once (they compress to a few hundred KB)."""
+    import numpy as np
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    files = {
+        "PNG 16000x16000 RGB": folder / "big.png",
+        "PNG 16000x16000 1-bit": folder / "bit.png",
+        "TIFF 8000x8000 float": folder / "float.tif",
+        "JPEG 8000x6000 (48 MP)": folder / "photo.jpg",
+    }
+    if not files["PNG 16000x16000 RGB"].exists():
+        Image.new("RGB", (16000, 16000), (90, 140, 200)).save(files["PNG 16000x16000 RGB"])
+    if not files["PNG 16000x16000 1-bit"].exists():
+        Image.new("1", (16000, 16000), 1).save(files["PNG 16000x16000 1-bit"])
+    if not files["TIFF 8000x8000 float"].exists():
+        steps = np.repeat(np.linspace(0, 1, 16, dtype=np.float32), 500)  # (bands compress well)
+        Image.fromarray(np.broadcast_to(steps, (8000, 8000)).copy(), "F").save(
+            files["TIFF 8000x8000 float"], compression="tiff_deflate"
+        )
+    if not files["JPEG 8000x6000 (48 MP)"].exists():
+        rng = np.random.default_rng(0)
+        small = Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8), "RGB")
+        small.resize((8000, 6000), Image.Resampling.BICUBIC).save(files["JPEG 8000x6000 (48 MP)"], quality=90)
+    return files
+
+
+def decoding(needs: list[int]) -> None:
+    cache = Path(tempfile.gettempdir()) / "artstyle-decoding-bench"
+    cache.mkdir(exist_ok=True)
+    files = _huge_files(cache)
+    print("| file | size on disk | run size | decoded to | peak added MB | picture used MB | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for label, path in files.items():
+        for need in needs:
+            done = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(path), str(need)], capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                print(f"| {label} | | {need} | failed: {done.stderr.strip().splitlines()[-1]} | | | |")
+                continue
+            peak, w, h = done.stdout.split()
+            # the picture the run uses: its long side at most twice the run's, 8-bit RGB
+            scale = min(1.0, 2 * need / max(int(w), int(h)))
+            used = int(w) * int(h) * scale * scale * 3 / 2**20
+            ratio = float(peak) / used
+            size = path.stat().st_size / 1024
+            row = [
+                label,
+                f"{size:.0f} KB",
+                need,
+                f"{w}x{h}",
+                f"{float(peak):.0f}",
+                f"{used:.2f}",
+                f"{ratio:.0f}x",
+            ]
+            print("| " + " | ".join(map(str, row)) + " |")
 
 
 if __name__ == "__main__":

@@ -159,3 +159,88 @@ def test_default_images():
     assert images.default_content().size[0] >= 256
     s = images.default_style(128)
     assert s.size == (128, 128) and np.asarray(s).std() > 20
+
+
+# ---- decoding no more than the run uses ------------------------------------------------------
+
+
+@pytest.fixture
+def reduce_small(monkeypatch):
+    """Reduction on load for any picture over 1000 px (it is 16 MP for real): small files test it."""
+    monkeypatch.setattr(images, "REDUCE_ABOVE", 1000)
+
+
+@pytest.mark.parametrize(
+    ("mode", "suffix"),
+    [("RGB", ".jpg"), ("RGB", ".png"), ("1", ".png"), ("P", ".png"), ("I;16", ".png"), ("F", ".tif")],
+)
+def test_a_huge_file_decodes_no_larger_than_twice_the_use(tmp_path, reduce_small, mode, suffix):
+    base = gradient_image(640, 480)
+    im = base.convert("L").convert(mode) if mode in ("1", "I;16", "F") else base.convert(mode)
+    if mode == "I;16":
+        im = Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
+    if mode == "F":
+        im = Image.fromarray(np.asarray(base.convert("L"), np.float32) / 255)
+    path = _save(im, tmp_path / f"x{suffix}")
+    full = load_image(path)
+    small = load_image(path, need=100)
+    assert full.size == (640, 480)
+    assert 200 <= max(small.size) < 400 and small.mode == "RGB"  # at least twice the use, much less than all
+    # the same picture: the reduced one matches the full one brought to its size
+    a = np.asarray(small, np.float32)
+    b = np.asarray(full.reduce(round(640 / small.width)), np.float32)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 2
+
+
+def test_small_files_decode_exactly_as_before(tmp_path):
+    path = _save(gradient_image(640, 480), tmp_path / "x.png")
+    assert np.array_equal(np.asarray(load_image(path, need=64)), np.asarray(load_image(path)))
+
+
+def test_reduction_keeps_orientation_and_the_photo_s_date_and_camera(tmp_path, reduce_small):
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "EOS R5", 6  # make, model, rotate 90
+    exif[0x8825] = {1: "N"}  # GPS: never kept
+    exif.get_ifd(0x8769)[0x9003] = "2021:06:05 10:11:12"
+    path = _save(gradient_image(640, 480), tmp_path / "r.jpg", exif=exif.tobytes())
+    for need in (None, 100):
+        got = load_image(path, need=need)
+        assert got.height > got.width  # upright
+        kept = Image.Exif()
+        kept.load(got.info["exif"])
+        assert kept[0x010F] == "Canon" and kept[0x0110] == "EOS R5" and 0x0112 not in kept
+        assert kept.get_ifd(0x8769)[0x9003] == "2021:06:05 10:11:12" and 0x8825 not in kept
+
+
+def test_non_finite_float_pixels_are_missing_not_the_maximum(tmp_path):
+    a = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))
+    a[0, 0], a[1, 1], a[2, 2] = np.nan, np.inf, -np.inf
+    got = np.asarray(load_image(_save(Image.fromarray(a, "F"), tmp_path / "f.tif")))
+    assert abs(int(got[10, 63, 0]) - 255) <= 1 and abs(int(got[10, 32, 0]) - 129) <= 2  # the range is 0-1
+    assert tuple(got[0, 0]) == (0, 0, 0) and tuple(got[1, 1]) == (0, 0, 0)
+
+
+def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path):
+    from PIL import ImageCms
+
+    im = gradient_image(64, 64)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    # another RGB profile: sRGB's primaries with a linear tone curve (its gamma 2.4 set to 1.0)
+    para = srgb.index(b"para") + 12
+    other = srgb[:para] + (1 << 16).to_bytes(4, "big") + srgb[para + 4 :]
+    other = other.replace("sRGB".encode("utf-16-be"), "linR".encode("utf-16-be"))
+    same = load_image(_save(im, tmp_path / "s.png", icc_profile=srgb))
+    assert np.array_equal(np.asarray(same), np.asarray(im))  # sRGB already: untouched
+    moved = load_image(_save(im, tmp_path / "x.png", icc_profile=other))
+    assert np.abs(np.asarray(moved, np.int16) - np.asarray(im, np.int16)).mean() > 5
+
+
+def test_out_of_memory_while_decoding_names_the_image(tmp_path, monkeypatch):
+    path = _save(gradient_image(), tmp_path / "m.png")
+
+    def no_memory(self, *a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "load", no_memory)
+    with pytest.raises(ArtstyleError, match=r"m\.png: not enough memory to decode this image \(48x40, RGB\)"):
+        load_image(path)

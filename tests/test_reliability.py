@@ -271,3 +271,27 @@ def test_a_second_ctrl_c_while_saving_does_not_lose_the_image(tmp_path, photo, p
     assert "Traceback" not in err
     assert Image.open(out).size == (64, 53)
     assert json.loads((tmp_path / "o.png.json").read_text())["interrupted"] is True
+
+
+def _stop_with(sig: int, cmd: list[str], wait_for: Path) -> tuple[int, str]:
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not wait_for.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(sig)
+    code = p.wait(timeout=120)
+    return code, p.stderr.read()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_keeps_the_image_and_its_sidecar_and_exits_143(tmp_path, photo, painting):
+    """SIGTERM (docker stop, systemd, Kubernetes) is Ctrl-C: the image so far and its sidecar are written."""
+    out = tmp_path / "o.png"
+    cmd = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting), "-o", str(out)]
+    cmd += ["--size", "64", "--scales", "1", "--iterations", "100000", "--weights"]
+    cmd += [str(_random_weights_file(tmp_path)), "--checkpoint-every", "1"]
+    code, err = _stop_with(signal.SIGTERM, cmd, tmp_path / "o.iter00002.png")
+    assert code == 143, err
+    assert "Traceback" not in err and "interrupted: the image so far is in" in err
+    assert Image.open(out).size == (64, 53)
+    assert json.loads((tmp_path / "o.png.json").read_text())["interrupted"] is True

@@ -2,7 +2,8 @@
 (``content_weight`` -> ``--content-weight``) with the field's help text; nothing is declared twice.
 
 Settings are applied in order: ``--preset``, then ``--config FILE.toml``, then the flags.
-User errors print one line ``artstyle: error: ...`` and exit 1; Ctrl-C exits 130.
+User errors print one line ``artstyle: error: ...`` and exit 1; Ctrl-C exits 130 and SIGTERM,
+which stops a run the same way, 143.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 
 from artstyle.config import PRESETS, StyleConfig, VideoOptions, field_types, layered
 from artstyle.errors import ArtstyleError
+from artstyle.signals import exit_status, sigterm_as_ctrl_c
 from artstyle.web import MAX_UPLOAD_MB, QUEUE_LIMIT  # (the package's root imports no web framework)
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
@@ -90,6 +92,7 @@ class _Group(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        sigterm_as_ctrl_c()
         try:
             rv = super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as e:
@@ -103,7 +106,7 @@ class _Group(click.Group):
             sys.exit(e.exit_code)
         except click.exceptions.Abort:
             click.echo("artstyle: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(exit_status())
         if isinstance(rv, int) and rv:  # click's standalone_mode=False returns exit codes
             sys.exit(rv)
         return rv
@@ -117,7 +120,7 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving is ignored
             click.echo("artstyle: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(exit_status())
         except MemoryError:
             click.echo(
                 "artstyle: error: out of memory; lower --size (memory grows with its square)", err=True
@@ -172,7 +175,7 @@ def _finish(out: Path, result: Any) -> None:
 
         again = "; the same command continues the run" if state_dir(out).is_dir() else ""
         click.echo(f"interrupted: the image so far is in {out}{again}", err=True)
-        sys.exit(130)
+        sys.exit(exit_status())
     click.echo(
         f"wrote {out} and {out.name}.json ({len(result.history)} iterations, "
         f"{result.timings['total_s']:.1f} s)",
@@ -255,10 +258,13 @@ def stylize(
     # (a stopped run's own picture may be replaced by its continuation: run_job checks that)
     stopped = state_dir(Path(output)).is_dir()
     out = check_output(output, overwrite or stopped, [content, *styles, *mask_files])
+    from artstyle.pyramid import used_sides
+
     problems, sources = [], []
-    for p in (content, *styles):
+    photo, painting = used_sides(cfg)
+    for p, need in ((content, photo), *((s, painting) for s in styles)):
         try:
-            sources.append(Source.from_path(p))
+            sources.append(Source.from_path(p, need))
         except ArtstyleError as e:
             problems.append(str(e))
     if problems:

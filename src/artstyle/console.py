@@ -13,6 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from artstyle.plan import Plan
+from artstyle.signals import note_signal
 from artstyle.stylizer import Step
 
 #: The bar's layout; ``{}`` takes the iteration's numbers (which hold no braces).
@@ -93,6 +94,7 @@ class Interrupts:
         self.has_image = False
 
     def _handler(self, signum: int, frame: Any) -> None:
+        note_signal(signum)
         if not self.has_image:
             raise KeyboardInterrupt
         self.requested = True

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -61,6 +62,28 @@ def check_not_input(p: Path, protect: Sequence[str | os.PathLike[str]]) -> None:
             raise ArtstyleError(f"{p}: is one of the inputs; the result must go to another file")
 
 
+#: What the tool adds to an output's name for the files beside it (``OUT.png.state``, the longest
+#: of ``.json`` and ``.state``; a checkpoint's ``.iter00000`` is checked where there are any).
+BESIDE = ".state"
+
+
+def check_name(p: Path) -> None:
+    """Refuse, before any work, an output whose own name or the name of a file beside it cannot
+    exist on its file system (longer than its name limit, usually 255 bytes)."""
+    parent = p.parent if str(p.parent) else Path(".")
+    try:
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    need = len(os.fsencode(p.name)) + len(BESIDE)
+    if need > limit:
+        short = p.name[:24] + "..." + p.name[-12:]
+        raise ArtstyleError(
+            f"{short}: file name too long: with its {BESIDE} file beside it, it needs {need} bytes and "
+            f"this file system allows {limit}; choose a shorter name"
+        )
+
+
 def _umask() -> int:
     """The process's umask (read without changing it where Linux shows it)."""
     try:
@@ -104,8 +127,42 @@ def atomic_write_bytes(
     the name exists, so a file created meanwhile by someone else is never lost:
     OutputExistsError).
     """
-    p = Path(path)
-    check_not_input(p, protect)
+    atomic_write_files({Path(path): data}, overwrite=overwrite, protect=protect)
+
+
+def atomic_write_files(
+    files: dict[Path, bytes], *, overwrite: bool = True, protect: Sequence[str | os.PathLike[str]] = ()
+) -> None:
+    """Write several files all or nothing (an image and its sidecar): every one is written to a
+    temporary file first, then each is put in place; if one cannot be, those already put in place
+    are taken back (a replaced file is restored) and the error is raised. The rules of
+    :func:`atomic_write_bytes` hold for each."""
+    for p in files:
+        check_not_input(p, protect)
+    temps: dict[Path, str] = {}
+    placed: list[tuple[Path, str | None]] = []  # (path, backup of what it replaced)
+    try:
+        for p, data in files.items():
+            temps[p] = _write_temp(p, data)
+        for p, tmp in temps.items():
+            placed.append((p, _place(p, tmp, overwrite)))
+    except BaseException:
+        for p, backup in reversed(placed):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, p)
+                else:
+                    p.unlink()
+        raise
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+    for _, backup in placed:
+        if backup is not None:
+            Path(backup).unlink(missing_ok=True)
+
+
+def _write_temp(p: Path, data: bytes) -> str:
     parent = p.parent if str(p.parent) else Path(".")
     try:
         # A short temporary name: a legal 255-byte file name must still have room for it.
@@ -118,18 +175,37 @@ def atomic_write_bytes(
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        if overwrite:
-            os.replace(tmp, p)
-        else:
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise
+    return tmp
+
+
+def _place(p: Path, tmp: str, overwrite: bool) -> str | None:
+    """Put ``tmp`` at ``p``; returns a hard-linked backup of the file it replaced (None if none)."""
+    try:
+        if not overwrite:
             try:
                 os.link(tmp, p)
             except FileExistsError:
                 raise OutputExistsError(p) from None
-            except OSError:  # a file system without hard links: the check is then not atomic
+            except OSError as e:  # a file system without hard links: the check is then not atomic
                 if p.exists() or p.is_symlink():
                     raise OutputExistsError(p) from None
+                if isinstance(e, (IsADirectoryError, PermissionError, NotADirectoryError)):
+                    raise
                 os.replace(tmp, p)
+            return None
+        backup = None
+        if p.is_file() and not p.is_symlink():
+            backup = tmp + ".old"
+            try:
+                os.link(p, backup)
+            except OSError:
+                backup = None  # (no hard links here: a failed second file cannot restore this one)
+        os.replace(tmp, p)
+        return backup
     except OSError as e:
         raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)

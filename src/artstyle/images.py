@@ -7,13 +7,15 @@ Every failure a user can cause (missing, corrupt, truncated, huge, too small, un
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,23 +49,41 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Read ``path`` as an 8-bit RGB image, upright per its EXIF orientation.
+#: Files above this many pixels are decoded only as large as the run will use them (JPEG's draft
+#: mode, then Pillow's ``reduce``, before any conversion): a 48 MP photo painted at 512 px never
+#: exists at full size in memory. Below it every file decodes exactly as it always did.
+REDUCE_ABOVE = 16_000_000
+#: A reduced picture keeps at least this many times the long side it will be used at (the rest of
+#: the way down is the run's own Lanczos resize, so the result is the same to the eye).
+REDUCE_MARGIN = 2
 
-    Grayscale, palette, CMYK (through its ICC profile where it has one), 16-bit and float images
-    are converted; transparency is composited on white. Raises ArtstyleError for anything else.
+#: EXIF tags of the photo that its painting keeps: the date and the camera (orientation is
+#: applied to the pixels and dropped; everything else, GPS included, is left behind).
+KEPT_EXIF = {0x010F: "Make", 0x0110: "Model", 0x0132: "DateTime"}
+KEPT_EXIF_IFD = {0x9003: "DateTimeOriginal", 0x9004: "DateTimeDigitized"}
+_EXIF_IFD = 0x8769
+
+
+def load_image(path: str | os.PathLike[str], need: int | None = None) -> Image.Image:
+    """Read ``path`` as an 8-bit sRGB image, upright per its EXIF orientation.
+
+    Grayscale, palette, CMYK, 16-bit and float images are converted, an embedded colour profile
+    through ImageCms to sRGB; transparency is composited on white (the one rule of the CLI and the
+    API). ``need``: the longest side the caller will use; a huge file is decoded no larger than
+    about twice that (see :data:`REDUCE_ABOVE`). The photo's date and camera ride along as
+    ``image.info["exif"]``. Raises ArtstyleError for anything else.
     """
     p = check_regular_file(path, "image")
-    return _decode(p, str(p))
+    return _decode(p, str(p), need)
 
 
-def decode_image(data: bytes, name: str = "upload") -> Image.Image:
+def decode_image(data: bytes, name: str = "upload", need: int | None = None) -> Image.Image:
     """:func:`load_image` for bytes in memory (an upload): checked by content, not by name, and the
     pixel-count guard runs on the header, before anything is decoded."""
-    return _decode(io.BytesIO(data), name)
+    return _decode(io.BytesIO(data), name, need)
 
 
-def _decode(p: Path | io.BytesIO, label: str) -> Image.Image:
+def _decode(p: Path | io.BytesIO, label: str, need: int | None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -71,8 +91,7 @@ def _decode(p: Path | io.BytesIO, label: str) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             try:
                 with Image.open(p) as im:
-                    im.load()
-                    return to_rgb(im)
+                    return _decoded(im, need)
             finally:
                 Image.MAX_IMAGE_PIXELS = old
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -83,6 +102,10 @@ def _decode(p: Path | io.BytesIO, label: str) -> Image.Image:
         raise ArtstyleError(f"{label}: not an image file Pillow can read") from None
     except PermissionError:
         raise ArtstyleError(f"{label}: permission denied") from None
+    except MemoryError:
+        raise ArtstyleError(
+            f"{label}: not enough memory to decode this image ({_dims(p)}); make it smaller first"
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg:
@@ -90,32 +113,160 @@ def _decode(p: Path | io.BytesIO, label: str) -> Image.Image:
         raise ArtstyleError(f"{label}: cannot decode image ({msg})") from None
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow image to upright 8-bit RGB (see :func:`load_image`)."""
-    im = ImageOps.exif_transpose(im) or im
+def _dims(p: Path | io.BytesIO) -> str:
+    with contextlib.suppress(Exception):
+        if isinstance(p, io.BytesIO):
+            p.seek(0)
+        with Image.open(p) as im:
+            return f"{im.width}x{im.height}, {im.mode}"
+    return "size unknown"
+
+
+def _decoded(im: Image.Image, need: int | None) -> Image.Image:
+    """The opened file decoded, reduced to what ``need`` asks for, upright sRGB, with the kept EXIF."""
+    exif = im.getexif()  # (read before decoding: TIFF keeps it in the header)
+    kept = _kept_exif(exif)
+    orientation = exif.get(0x0112)
     icc = im.info.get("icc_profile")
-    if im.mode == "CMYK" and icc:
-        try:
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError):
-            pass  # fall back to Pillow's plain conversion below
+    factor = _reduce_factor(im.size, need)
+    if factor > 1 and im.format == "JPEG":
+        # JPEG decodes at 1/2, 1/4 or 1/8 directly (the DCT's own scaling; no full-size copy)
+        im.draft(im.mode, (math.ceil(im.width / factor), math.ceil(im.height / factor)))
+    im.load()
+    factor = _reduce_factor(im.size, need)
+    if factor > 1:
+        im = _reduce(im, factor)
+    if icc:
+        im.info["icc_profile"] = icc
+    if orientation in _ORIENT:
+        im = im.transpose(_ORIENT[orientation])
+    out = to_rgb(im, upright=False)
+    out.info = {"exif": kept} if kept else {}
+    return out
+
+
+#: EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
+_ORIENT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduce_factor(size: tuple[int, int], need: int | None) -> int:
+    """The integer factor a picture of ``size`` may shrink by on load, for use at ``need`` px."""
+    if not need or size[0] * size[1] <= REDUCE_ABOVE:
+        return 1
+    k = max(size) // (REDUCE_MARGIN * max(need, MIN_SIDE))
+    while k > 1 and min(size) // k < REDUCE_MARGIN * MIN_SIDE:
+        k -= 1
+    return max(1, k)
+
+
+def _reduce(im: Image.Image, factor: int) -> Image.Image:
+    """``im`` shrunk by ``factor`` (box average) in its own mode. A mode ``reduce`` does not take
+    (1-bit, palette, 16-bit) is converted a band of rows at a time, so no converted copy of the
+    whole picture is ever made."""
+    if im.mode not in ("1", "P") and not im.mode.startswith("I;16"):
+        return im.reduce(factor)
+    mode = "L" if im.mode == "1" else "I" if im.mode.startswith("I;16") else "RGBA"
+    out = Image.new(mode, (math.ceil(im.width / factor), math.ceil(im.height / factor)))
+    rows = factor * max(1, 1024 // factor)
+    for y in range(0, im.height, rows):
+        band = im.crop((0, y, im.width, min(im.height, y + rows))).convert(mode)
+        out.paste(band.reduce(factor), (0, y // factor))
+    return out
+
+
+def _kept_exif(exif: Image.Exif) -> bytes:
+    """The photo's date and camera as EXIF bytes (empty if it has none)."""
+    out = Image.Exif()
+    for tag in KEPT_EXIF:
+        if isinstance(exif.get(tag), str):
+            out[tag] = exif[tag]
+    kept: dict[int, Any] = {}
+    with contextlib.suppress(Exception):  # (a broken sub-IFD is not worth failing the load for)
+        ifd = exif.get_ifd(_EXIF_IFD)
+        kept = {t: ifd[t] for t in KEPT_EXIF_IFD if isinstance(ifd.get(t), str)}
+    if kept:
+        out.get_ifd(_EXIF_IFD).update(kept)
+    return out.tobytes() if len(out) or kept else b""
+
+
+#: sRGB, the colour space every picture is painted in and every output is tagged with.
+SRGB = ImageCms.createProfile("sRGB")
+
+
+_SRGB_ICC = ImageCms.ImageCmsProfile(SRGB).tobytes()
+
+
+def to_rgb(im: Image.Image, upright: bool = True) -> Image.Image:
+    """Convert any Pillow image to 8-bit sRGB (see :func:`load_image`); ``upright``: apply its EXIF
+    orientation first."""
+    if upright:
+        im = ImageOps.exif_transpose(im) or im
+    icc = im.info.get("icc_profile")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
-        if im.mode == "F" and a.max(initial=0) <= 1.0:
-            top = 1.0
-        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(a, "L").convert("RGB")
-    if im.mode == "P":
-        im = im.convert("RGBA")
+        return Image.fromarray(_to_8bit(im), "L").convert("RGB")
+    if im.mode == "P" or "transparency" in im.info:
+        im = im.convert("RGBA")  # (a palette's or a colour key's transparency becomes alpha)
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        im = Image.alpha_composite(white, rgba).convert("RGB")
+        if icc:
+            im.info["icc_profile"] = icc
+    if icc and im.mode in ("RGB", "L", "CMYK"):
+        converted = _profile_to_srgb(im, icc)
+        if converted is not None:
+            return converted
     if im.mode != "RGB":
         im = im.convert("RGB")
     return im
+
+
+def _profile_to_srgb(im: Image.Image, icc: bytes) -> Image.Image | None:
+    """``im`` converted from its embedded profile to sRGB; None when the profile is unusable (the
+    plain conversion is then used) or is sRGB already."""
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if im.mode == "RGB" and "srgb" in ImageCms.getProfileDescription(src).lower():
+            return None  # (already sRGB: converting would only cost time)
+        return ImageCms.profileToProfile(im, src, SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+def _to_8bit(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float picture as 8 bits, a band of rows at a time (no float64
+    copy of the whole). Non-finite pixels (NaN, inf) are missing: they never set the range and
+    become black."""
+    a = np.asarray(im)
+    if a.dtype.kind == "f":
+        finite_max = 0.0
+        for rows in _bands(a):
+            f = rows[np.isfinite(rows)]
+            if f.size:
+                finite_max = max(finite_max, float(f.max()))
+        top = 1.0 if finite_max <= 1.0 else (255.0 if finite_max <= 255.0 else 65535.0)
+    else:
+        top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+    out = np.empty(a.shape, np.uint8)
+    for i, rows in _bands(a, with_start=True):
+        r = rows.astype(np.float32) * np.float32(255.0 / top)
+        np.nan_to_num(r, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.clip(r + 0.5, 0, 255, out=r)
+        out[i : i + len(r)] = r
+    return out
+
+
+def _bands(a: np.ndarray, with_start: bool = False, rows: int = 256) -> Iterator[Any]:
+    for i in range(0, a.shape[0], rows):
+        yield (i, a[i : i + rows]) if with_start else a[i : i + rows]
 
 
 def as_image(obj: object, name: str = "image") -> Image.Image:
@@ -244,16 +395,38 @@ def save_image(
     atomic_write_bytes(p, encode_image(im, p), overwrite=overwrite, protect=protect)
 
 
-def encode_image(im: Image.Image, path: str | os.PathLike[str]) -> bytes:
-    """``im`` encoded in the format named by ``path``'s suffix."""
+#: The quality JPEG and WebP outputs are written at unless asked (``--quality``).
+QUALITY = 95
+
+
+def encode_image(
+    im: Image.Image, path: str | os.PathLike[str], *, exif: bytes = b"", quality: int = QUALITY
+) -> bytes:
+    """``im`` encoded in the format named by ``path``'s suffix, tagged sRGB (the colour space it
+    was painted in); ``exif``: the photo's kept tags (see :data:`KEPT_EXIF`), written with
+    artstyle named as the software, where the format carries EXIF."""
     p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ArtstyleError(f"{p}: unknown output format {p.suffix!r}")
     buf = io.BytesIO()
-    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    kwargs: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt != "BMP":
+        kwargs["icc_profile"] = _SRGB_ICC
+        kwargs["exif"] = _output_exif(exif)
     im.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def _output_exif(kept: bytes) -> bytes:
+    from artstyle import __version__
+
+    exif = Image.Exif()
+    if kept:
+        with contextlib.suppress(Exception):
+            exif.load(kept)
+    exif[0x0131] = f"artstyle {__version__}"  # Software
+    return exif.tobytes()
 
 
 # -- built-in defaults -------------------------------------------------------------------------

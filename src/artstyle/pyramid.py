@@ -72,6 +72,12 @@ def style_size(
     return w, h
 
 
+def used_sides(cfg: StyleConfig) -> tuple[int, int]:
+    """(photo, painting): the longest side a run of ``cfg`` ever uses each input at; a huge file
+    need not be decoded larger (see :func:`artstyle.images.load_image`)."""
+    return cfg.size, max(MIN_SIDE, math.ceil(cfg.size * cfg.style_scale))
+
+
 def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``x`` (1, C, H, W) resized to ``size`` (w, h), bicubic."""
     w, h = size

@@ -7,7 +7,6 @@ Every output can be reproduced from its sidecar; JSON is written strictly (no Na
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -26,8 +25,15 @@ from PIL import Image
 from artstyle import __version__
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError
-from artstyle.files import OutputExistsError, atomic_write_bytes, check_not_input, check_regular_file
-from artstyle.images import check_size, check_writable, decode_image, save_image
+from artstyle.files import (
+    OutputExistsError,
+    atomic_write_bytes,
+    atomic_write_files,
+    check_name,
+    check_not_input,
+    check_regular_file,
+)
+from artstyle.images import check_size, check_writable, decode_image, encode_image
 from artstyle.stylizer import StyleResult
 
 
@@ -41,8 +47,9 @@ class Source:
     path: Path | None = None  # the file it was read from (protected from being overwritten)
 
     @classmethod
-    def from_path(cls, path: str | Path) -> Source:
-        """The file read once: its bytes are hashed and decoded (as :func:`images.load_image`)."""
+    def from_path(cls, path: str | Path, need: int | None = None) -> Source:
+        """The file read once: its bytes are hashed and decoded (as :func:`images.load_image`;
+        ``need``: the longest side the run uses it at, so a huge file decodes smaller)."""
         p = check_regular_file(path, "image")
         try:
             data = p.read_bytes()
@@ -50,12 +57,14 @@ class Source:
             raise ArtstyleError(f"{p}: permission denied") from None
         except OSError as e:
             raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
-        return cls.from_bytes(data, str(path), hashlib.sha256(data).hexdigest(), Path(path))
+        return cls.from_bytes(data, str(path), hashlib.sha256(data).hexdigest(), Path(path), need)
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str, sha256: str, path: Path | None = None) -> Source:
+    def from_bytes(
+        cls, data: bytes, name: str, sha256: str, path: Path | None = None, need: int | None = None
+    ) -> Source:
         """An input's bytes decoded as the file ``name`` is (errors name it)."""
-        im = decode_image(data, name)
+        im = decode_image(data, name, need)
         check_size(im, name)
         return cls(im, name, sha256, path)
 
@@ -147,9 +156,13 @@ def json_safe(v: Any, nonfinite: Callable[[float], Any] = str) -> Any:
 
 def write_json(path: Path, data: Any, *, overwrite: bool, protect: Sequence[Path] = ()) -> Path:
     """``data`` as strict JSON (see :func:`json_safe`), written atomically."""
-    text = json.dumps(json_safe(data), indent=1, allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode(), overwrite=overwrite, protect=protect)
+    atomic_write_bytes(path, json_bytes(data), overwrite=overwrite, protect=protect)
     return path
+
+
+def json_bytes(data: Any) -> bytes:
+    """``data`` as the strict, indented JSON every record is written in."""
+    return (json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n").encode()
 
 
 def write_sidecar_data(
@@ -167,8 +180,10 @@ def check_output(
 ) -> Path:
     """The output and its sidecar (and ``also``: checkpoints, demo inputs) can be written, none is
     one of ``inputs``, and nothing the user has is replaced unasked."""
+    check_name(Path(out))
     p = check_writable(out, overwrite, inputs)  # (the folder's writability is probed once, here)
     for q in (*also, sidecar_path(p)):
+        check_name(q)
         check_not_input(q, inputs)
         if (q.exists() or q.is_symlink()) and not overwrite:
             raise OutputExistsError(q)
@@ -188,21 +203,21 @@ def write_result(
     error: str = "",
     history: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write the image and its sidecar under ``out`` or, when ``out`` or its sidecar appeared
-    meanwhile (and ``overwrite`` is off), under the next free name: the work is never lost and
-    nothing of the user's is replaced. Returns where the image went."""
+    """Write the image and its sidecar, both or neither (:func:`atomic_write_files`), under ``out``
+    or, when ``out`` or its sidecar appeared meanwhile (and ``overwrite`` is off), under the next
+    free name: nothing of the user's is replaced. Returns where the image went; an ArtstyleError
+    says that nothing was written and why."""
     inputs = input_paths(content, styles)
     target = out
     for k in range(1, 10_000):
+        data = sidecar_data(target.name, result, cfg, content, styles, extra, error=error, history=history)
+        files = {target: encode_image(image, target, exif=content.image.info.get("exif", b""))}
+        files[sidecar_path(target)] = json_bytes(data)
         try:
-            if not overwrite and sidecar_path(target).exists():
-                raise OutputExistsError(sidecar_path(target))
-            save_image(image, target, overwrite=overwrite, protect=inputs)
-            break
+            atomic_write_files(files, overwrite=overwrite, protect=inputs)
+            return target
         except OutputExistsError:
             target = out.with_name(f"{out.stem}-{k}{out.suffix}")
-    # (a sidecar that appears in the instant after the image is the user's: the image is safe)
-    data = sidecar_data(target.name, result, cfg, content, styles, extra, error=error, history=history)
-    with contextlib.suppress(OutputExistsError):
-        write_sidecar_data(target, data, overwrite, inputs)
-    return target
+        except ArtstyleError as e:
+            raise ArtstyleError(f"{e}; neither {target.name} nor its sidecar was written") from None
+    raise ArtstyleError(f"{out}: no free name beside it; nothing was written")

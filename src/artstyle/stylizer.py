@@ -128,7 +128,7 @@ def _initial(
     elif cfg.initial == "transported":  # the photo in the painting's whole colour distribution
         x = to_tensor(color.transport_color(to_image(content), style_img), content.device)
     else:
-        x = to_tensor(resize(load_image(cfg.initial), (w, h)), content.device)
+        x = to_tensor(resize(load_image(cfg.initial, max(w, h)), (w, h)), content.device)
     if cfg.initial_noiseblend > 0:
         noise = torch.rand(content.shape, generator=gen).to(content) * 255
         x = (1 - cfg.initial_noiseblend) * x + cfg.initial_noiseblend * noise

@@ -35,6 +35,7 @@ from artstyle.files import atomic_write_bytes
 from artstyle.images import encode_image, load_image
 from artstyle.masks import as_masks
 from artstyle.plan import Plan
+from artstyle.pyramid import used_sides
 from artstyle.record import Source, sidecar_data, write_sidecar_data
 from artstyle.stylizer import Step, Stylizer, finish_image
 
@@ -86,8 +87,9 @@ def _eta(step: Step, plan: Plan) -> tuple[float, float]:
 def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, Stylizer]) -> tuple[str, dict]:
     job_id, seq, folder = task["id"], task["seq"], Path(task["dir"])
     cfg = from_dict(task["config"])
-    content = load_image(task["content"])
-    styles = [load_image(p) for p in task["styles"]]
+    photo, painting = used_sides(cfg)
+    content = load_image(task["content"], photo)
+    styles = [load_image(p, painting) for p in task["styles"]]
     key = json.dumps([task["style_ids"], cfg.to_dict()], sort_keys=True)
     stylizer = cache.get(key)
     if stylizer is None:
