@@ -261,6 +261,12 @@ _OUTPUTS = [
     ("out-missing-folder", lambda ws: _stylize(ws, out="nowhere/o.png"), "does not exist"),
     ("out-unknown-suffix", lambda ws: _stylize(ws, out="o.xyz"), "unknown output format"),
     ("out-no-suffix", lambda ws: _stylize(ws, out="o"), "unknown output format"),
+    ("out-name-too-long", lambda ws: _stylize(ws, out="n" * 248 + ".png"), "file name too long"),
+    (
+        "out-sidecar-is-folder",
+        lambda ws: _stylize(ws, "--overwrite", out="side.png"),
+        "side.png.json: is a folder",
+    ),
     ("out-fifo-overwrite", lambda ws: _stylize(ws, "--overwrite", out="pipe.png"), "not a regular file"),
     (
         "checkpoint-exists",
@@ -399,7 +405,7 @@ def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
-    for d in ("bad", "cfg", "w", "dir.png"):
+    for d in ("bad", "cfg", "w", "dir.png", "side.png.json"):
         (ws / d).mkdir(parents=True)
     gradient_image().save(ws / "photo.png")
     stripes_image().save(ws / "painting.png")

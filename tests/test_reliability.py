@@ -295,3 +295,43 @@ def test_sigterm_keeps_the_image_and_its_sidecar_and_exits_143(tmp_path, photo, 
     assert "Traceback" not in err and "interrupted: the image so far is in" in err
     assert Image.open(out).size == (64, 53)
     assert json.loads((tmp_path / "o.png.json").read_text())["interrupted"] is True
+
+
+def test_an_image_and_its_sidecar_are_written_both_or_neither(tmp_path):
+    from artstyle.files import atomic_write_files
+
+    old = tmp_path / "o.png"
+    old.write_bytes(b"the user's picture")
+    (tmp_path / "o.png.json").mkdir()  # (appeared while the run worked)
+    files = {old: b"new picture", tmp_path / "o.png.json": b"{}"}
+    with pytest.raises(ArtstyleError, match=r"o\.png\.json: cannot write"):
+        atomic_write_files(files, overwrite=True)
+    assert old.read_bytes() == b"the user's picture"  # replaced, then restored
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png", "o.png.json"]  # no temporary left
+    new = tmp_path / "n.png"
+    with pytest.raises(ArtstyleError):
+        atomic_write_files({new: b"x", tmp_path / "o.png.json": b"{}"}, overwrite=True)
+    assert not new.exists()
+
+
+def test_a_full_disk_leaves_neither_file(tmp_path, monkeypatch):
+    from artstyle import files as files_module
+    from artstyle.record import Source, write_result
+
+    real = files_module._write_temp
+    calls = []
+
+    def full(p, data):
+        calls.append(p)
+        if p.name.endswith(".json"):
+            raise ArtstyleError(f"{p}: cannot write (No space left on device)")
+        return real(p, data)
+
+    monkeypatch.setattr(files_module, "_write_temp", full)
+    src = Source(gradient_image(), "photo.png")
+    cfg = artstyle.StyleConfig(size=48)
+    with pytest.raises(
+        ArtstyleError, match=r"No space left on device\); neither o\.png nor its sidecar was written"
+    ):
+        write_result(tmp_path / "o.png", gradient_image(), None, cfg, src, [src], overwrite=False)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o.", ".artstyle"))] and len(calls) == 2

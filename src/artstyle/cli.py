@@ -121,6 +121,11 @@ class _Group(click.Group):
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving is ignored
             click.echo("artstyle: interrupted", err=True)
             sys.exit(exit_status())
+        except OSError as e:  # (the checks before a run name every case we know; this is the net)
+            where = str(e.filename or "")
+            where = f"{where[:40]}...: " if len(where) > 40 else f"{where}: " if where else ""
+            click.echo(f"artstyle: error: {where}{e.strerror or e}", err=True)
+            sys.exit(1)
         except MemoryError:
             click.echo(
                 "artstyle: error: out of memory; lower --size (memory grows with its square)", err=True
@@ -247,7 +252,7 @@ def stylize(
 
     A picture too large for the memory (--max-memory) is painted in tiles; a stopped run of it
     continues with the same command. With --runner ray its tiles are spread over a Ray cluster."""
-    from artstyle.files import sha256_file
+    from artstyle.files import check_name, sha256_file
     from artstyle.jobs import JobOptions, run_job
     from artstyle.record import Source, check_output
 
@@ -255,6 +260,7 @@ def stylize(
     masks, mask_files = _masks(style_masks, style_region_map, region_colors, len(styles))
     from artstyle.state import state_dir
 
+    check_name(Path(output))  # (before its .state folder is looked for)
     # (a stopped run's own picture may be replaced by its continuation: run_job checks that)
     stopped = state_dir(Path(output)).is_dir()
     out = check_output(output, overwrite or stopped, [content, *styles, *mask_files])

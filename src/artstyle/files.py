@@ -67,20 +67,22 @@ def check_not_input(p: Path, protect: Sequence[str | os.PathLike[str]]) -> None:
 BESIDE = ".state"
 
 
-def check_name(p: Path) -> None:
-    """Refuse, before any work, an output whose own name or the name of a file beside it cannot
-    exist on its file system (longer than its name limit, usually 255 bytes)."""
+def check_name(p: Path, beside: str = BESIDE) -> None:
+    """Refuse, before any work, an output whose own name, or its name with ``beside`` added (the
+    files the tool keeps beside it), cannot exist on its file system (its name limit, usually 255
+    bytes)."""
     parent = p.parent if str(p.parent) else Path(".")
     try:
         limit = os.pathconf(parent, "PC_NAME_MAX")
     except (OSError, ValueError):
         limit = 255
-    need = len(os.fsencode(p.name)) + len(BESIDE)
+    need = len(os.fsencode(p.name)) + len(beside)
     if need > limit:
         short = p.name[:24] + "..." + p.name[-12:]
+        also = f" with the {beside} file beside it" if beside else ""
         raise ArtstyleError(
-            f"{short}: file name too long: with its {BESIDE} file beside it, it needs {need} bytes and "
-            f"this file system allows {limit}; choose a shorter name"
+            f"{short}: file name too long: it needs {need} bytes{also} and this file system "
+            f"allows {limit}; choose a shorter name"
         )
 
 

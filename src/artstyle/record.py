@@ -183,8 +183,10 @@ def check_output(
     check_name(Path(out))
     p = check_writable(out, overwrite, inputs)  # (the folder's writability is probed once, here)
     for q in (*also, sidecar_path(p)):
-        check_name(q)
+        check_name(q, beside="")
         check_not_input(q, inputs)
+        if q.is_dir() and not q.is_symlink():
+            raise ArtstyleError(f"{q}: is a folder; the run would write a file there")
         if (q.exists() or q.is_symlink()) and not overwrite:
             raise OutputExistsError(q)
     return p

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from artstyle.config import StyleConfig, VideoOptions
 from artstyle.console import Interrupts
 from artstyle.errors import ArtstyleError
-from artstyle.files import OutputExistsError, atomic_write_bytes, check_regular_file
+from artstyle.files import OutputExistsError, atomic_write_bytes, check_name, check_regular_file
 from artstyle.images import encode_image, fit_long_side, image_files, load_image, to_tensor
 from artstyle.objective import Term
 from artstyle.record import versions, write_json
@@ -241,6 +241,7 @@ def stylize_video(
     out = Path(out)
     if out.suffix and out.suffix.lower() != ".mp4":
         raise ArtstyleError(f"{out}: the output is an .mp4 file or a folder (no suffix)")
+    check_name(out, beside=".frames")
     frames_dir = _frames_dir(out)
     side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
     if out.suffix and (out.exists() or out.is_symlink()) and not overwrite:
