@@ -241,7 +241,7 @@ def stylize_video(
     out = Path(out)
     if out.suffix and out.suffix.lower() != ".mp4":
         raise ArtstyleError(f"{out}: the output is an .mp4 file or a folder (no suffix)")
-    check_name(out, beside=".frames")
+    check_name(out, beside=".frames" if out.suffix else "")
     frames_dir = _frames_dir(out)
     side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
     if out.suffix and (out.exists() or out.is_symlink()) and not overwrite:
