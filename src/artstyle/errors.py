@@ -16,3 +16,23 @@ class NonFiniteLossError(ArtstyleError):
     def __init__(self, message: str, last_good: object | None = None) -> None:
         super().__init__(message)
         self.last_good = last_good
+
+
+class StorageError(ArtstyleError):
+    """A file could not be written or removed for a reason of the disk's, not the request's: it is
+    full (``full``) or read-only / not permitted. The studio answers 507 or 503 with it."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    @property
+    def full(self) -> bool:
+        import errno
+
+        return self.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_error(where: object, e: OSError, doing: str = "cannot write") -> StorageError:
+    """``e`` as one line: ``WHERE: cannot write (No space left on device)``."""
+    return StorageError(f"{where}: {doing} ({e.strerror or e})", e.errno)

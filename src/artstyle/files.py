@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, storage_error
 
 
 def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> Path:
@@ -170,7 +170,7 @@ def _write_temp(p: Path, data: bytes) -> str:
         # A short temporary name: a legal 255-byte file name must still have room for it.
         fd, tmp = tempfile.mkstemp(prefix=".artstyle-", suffix=".part", dir=parent)
     except OSError as e:
-        raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise storage_error(p, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -180,7 +180,7 @@ def _write_temp(p: Path, data: bytes) -> str:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None
+            raise storage_error(p, e) from None
         raise
     return tmp
 
@@ -210,4 +210,4 @@ def _place(p: Path, tmp: str, overwrite: bool) -> str | None:
         os.replace(tmp, p)
         return backup
     except OSError as e:
-        raise ArtstyleError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise storage_error(p, e) from None

@@ -165,13 +165,6 @@ def json_bytes(data: Any) -> bytes:
     return (json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n").encode()
 
 
-def write_sidecar_data(
-    out: Path, data: dict[str, Any], overwrite: bool, protect: Sequence[Path] = ()
-) -> Path:
-    """Write ``data`` (see :func:`sidecar_data`) as ``out``'s sidecar, atomically."""
-    return write_json(sidecar_path(out), data, overwrite=overwrite, protect=protect)
-
-
 def check_output(
     out: str | Path,
     overwrite: bool,

@@ -37,10 +37,16 @@ from tqdm import tqdm
 from artstyle.config import StyleConfig, VideoOptions
 from artstyle.console import Interrupts
 from artstyle.errors import ArtstyleError
-from artstyle.files import OutputExistsError, atomic_write_bytes, check_name, check_regular_file
+from artstyle.files import (
+    OutputExistsError,
+    atomic_write_bytes,
+    atomic_write_files,
+    check_name,
+    check_regular_file,
+)
 from artstyle.images import encode_image, fit_long_side, image_files, load_image, to_tensor
 from artstyle.objective import Term
-from artstyle.record import versions, write_json
+from artstyle.record import json_bytes, versions, write_json
 from artstyle.stylizer import Stylizer
 
 FRAME = "frame_{:05d}.png"
@@ -166,11 +172,10 @@ def _even(size: tuple[int, int]) -> tuple[int, int]:
     return (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
 
 
-def encode(
-    frames_dir: Path, count: int, out: Path, fps: float, audio_from: Path | None, overwrite: bool
-) -> None:
-    """Frames ``0 .. count-1`` of ``frames_dir`` to an H.264 ``out``, atomically; the audio of
-    ``audio_from`` is copied when the container takes it (else left out with a note)."""
+def encode(frames_dir: Path, count: int, out: Path, fps: float, audio_from: Path | None) -> bytes:
+    """Frames ``0 .. count-1`` of ``frames_dir`` as the bytes of an H.264 .mp4 (made in a temporary
+    file beside ``out``); the audio of ``audio_from`` is copied when the container takes it (else
+    left out with a note)."""
     av, _ = _libs()
     first = Image.open(frames_dir / FRAME.format(0))
     w, h = _even(first.size)
@@ -205,11 +210,10 @@ def encode(
                     dst.mux(packet)
             if src:
                 src.close()
-        data = Path(tmp).read_bytes()
+        return Path(tmp).read_bytes()
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    atomic_write_bytes(out, data, overwrite=overwrite)
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -244,8 +248,9 @@ def stylize_video(
     check_name(out, beside=".frames" if out.suffix else "")
     frames_dir = _frames_dir(out)
     side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
-    if out.suffix and (out.exists() or out.is_symlink()) and not overwrite:
-        raise OutputExistsError(out)
+    for q in (out, side) if out.suffix and not overwrite else ():
+        if q.exists() or q.is_symlink():
+            raise OutputExistsError(q)
     state_path = frames_dir / STATE
     want = _state(cfg, opts, Path(source), styles)
     records: list[dict[str, Any]] = []
@@ -344,8 +349,7 @@ def stylize_video(
         with contextlib.suppress(OSError):
             frames_dir.rmdir()  # (only if we made it and it is empty)
         raise ArtstyleError(f"{source}: the video has no frames")
-    if out.suffix:
-        encode(frames_dir, count, out, clip.fps, clip.path if clip.audio else None, overwrite)
+    movie = encode(frames_dir, count, out, clip.fps, clip.path if clip.audio else None) if out.suffix else b""
     data = {
         **want,
         "output": str(out),
@@ -355,7 +359,10 @@ def stylize_video(
         "seconds": round(time.perf_counter() - t_start, 3),
         "versions": versions(),
     }
-    return write_json(side, data, overwrite=True)
+    if not out.suffix:
+        return write_json(side, data, overwrite=True)
+    atomic_write_files({out: movie, side: json_bytes(data)}, overwrite=overwrite)  # (both or neither)
+    return side
 
 
 def _temporal_terms(warped: np.ndarray, c: np.ndarray, weight: float, device: torch.device) -> Any:

@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from artstyle.cluster import MAX_RETRIES, connect, ray_module
 from artstyle.errors import ArtstyleError
-from artstyle.files import atomic_write_bytes, sha256_file
+from artstyle.files import atomic_write_files, sha256_file
 from artstyle.jobs import execute_run
-from artstyle.record import write_sidecar_data
+from artstyle.record import json_bytes, sidecar_path
 from artstyle.study.experiment import Experiment, Outcome, RunSpec
 
 
@@ -115,6 +115,6 @@ def _collect(ray: Any, ref: Any, spec: RunSpec) -> Outcome:
     if r["status"] == "failed":
         return Outcome(spec, "failed", r["message"])
     side = {**r["sidecar"], "command": sys.argv}
-    atomic_write_bytes(spec.output, r["image"], overwrite=True)
-    write_sidecar_data(spec.output, side, overwrite=True)
+    files = {spec.output: r["image"], sidecar_path(spec.output): json_bytes(side)}
+    atomic_write_files(files, overwrite=True)  # (both or neither)
     return Outcome(spec, r["status"], "", side)

@@ -38,11 +38,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, StorageError
 from artstyle.web import MAX_STYLES, MAX_UPLOAD_MB, QUEUE_LIMIT
 from artstyle.web.guard import LOOPBACK, Guard, error_response
 from artstyle.web.manager import Manager, QueueFull
@@ -98,7 +99,18 @@ def create_app(
     for kind, status in STATUS.items():
 
         async def _user_error(request: Request, e: Exception, status: int = status) -> JSONResponse:
-            return error_response(status, str(e))
+            return error_response(status, store.public(str(e)))
 
         app.add_exception_handler(kind, _user_error)
+
+    @app.exception_handler(StorageError)
+    async def _storage(request: Request, e: StorageError) -> JSONResponse:
+        # the disk, not the request: 507 when it is full, 503 when it is read-only or refused
+        why = "the data folder is full" if e.full else "the data folder cannot be written"
+        return error_response(507 if e.full else 503, f"{why}: {store.public(str(e))}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, e: ClientDisconnect) -> Response:
+        return Response(status_code=400)  # (no one is there to read it; nothing to log)
+
     return app

@@ -19,12 +19,12 @@ import time
 from collections import deque
 from typing import Any
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, StorageError
 from artstyle.record import json_safe
 from artstyle.web import QUEUE_LIMIT, worker
-from artstyle.web.store import NotFound, Store
+from artstyle.web.store import STATUSES, NotFound, Store, log
 
-FINISHED = ("done", "failed", "cancelled", "interrupted")
+FINISHED = STATUSES[2:]
 #: At most this many points of a loss curve are kept (thinned evenly as it grows).
 CURVE_POINTS = 600
 
@@ -122,11 +122,14 @@ class Manager:
             except (EOFError, OSError):
                 event = None
             with self.lock:
-                if event is not None:
-                    self._apply(*event)
-                if not self.proc.is_alive() and not self._stop.is_set():
-                    self._worker_died()
-                self._dispatch()
+                try:
+                    if event is not None:
+                        self._apply(*event)
+                    if not self.proc.is_alive() and not self._stop.is_set():
+                        self._worker_died()
+                    self._dispatch()
+                except Exception as e:  # the queue must outlive anything one event does to it
+                    log.error("artstyle studio: the queue skipped an event (%s: %s)", type(e).__name__, e)
 
     def _worker_died(self) -> None:
         code = self.proc.exitcode
@@ -157,6 +160,8 @@ class Manager:
         if rec is None:
             return
         data = json_safe(data, lambda _: None)  # (the page reads null as not known)
+        if isinstance(data.get("message"), str):
+            data["message"] = self.store.public(data["message"])
         if event == "started":
             rec.update(status="running", started=data["time"])
             self._save(rec, force=True)
@@ -182,12 +187,22 @@ class Manager:
         rec["version"] = rec.get("version", 0) + 1
 
     def _save(self, rec: dict[str, Any], force: bool = False) -> None:
+        """Keep the record on disk (at most once a second unless ``force``); when the disk refuses
+        (full, read-only), the record lives on in memory and the problem is logged once per job."""
         self._touch(rec)
         now = time.monotonic()
         if force or now - self._saved_at.get(rec["id"], 0.0) > 1.0:
             self._saved_at[rec["id"]] = now
-            with contextlib.suppress(NotFound, OSError):
+            try:
                 self.store.save_job(rec)
+                rec.pop("unsaved", None)
+            except NotFound:
+                pass
+            except (StorageError, OSError) as e:
+                if not rec.get("unsaved"):
+                    why = self.store.public(str(e))
+                    log.warning("artstyle studio: job %s is not saved: %s", rec["id"], why)
+                rec["unsaved"] = True
 
     # ---- what the API calls -----------------------------------------------------------------------
 
@@ -197,7 +212,7 @@ class Manager:
                 raise QueueFull("the server is stopping")
             if len(self.queue) >= self.queue_limit:
                 raise QueueFull(f"the queue is full ({self.queue_limit} jobs waiting); wait or cancel one")
-            job_id, _ = self.store.create_job_dir()
+            job_id, folder = self.store.create_job_dir()
             rec = {
                 "id": job_id,
                 "kind": kind,
@@ -208,9 +223,13 @@ class Manager:
                 "version": 0,
                 **info,
             }
+            try:  # (a job that cannot be kept is not taken: the disk's reason is the answer)
+                self.store.save_job(rec)
+            except ArtstyleError:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
             self.jobs[job_id] = rec
             self.queue.append(job_id)
-            self._save(rec, force=True)
             self._dispatch()
             return self.view(job_id)
 

@@ -9,6 +9,11 @@ Layout (``--data``)::
     jobs/<id>/preview.png  the latest image of a running job
     jobs/<id>/result.png   the result (also of a cancelled or interrupted job); result.png.json: sidecar
     jobs/<id>/run/         an experiment's output folder (report.html, images, sheets)
+    damaged/               records that failed their check when read, set aside (never deleted)
+
+Every record is checked as it is read (:func:`job_problem`, :func:`image_problem`); one that fails
+is moved to ``damaged/`` with one log line, so a damaged file never stops the server or its queue.
+A disk that is full or read-only raises :class:`~artstyle.errors.StorageError` (the API's 507/503).
 
 Every path is built from an id that matched :data:`ID` (or a built-in's fixed name) and is
 resolved and checked to lie inside the folder before anything is read: ``..``, absolute paths and
@@ -20,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import math
 import os
 import re
 import secrets
@@ -32,7 +39,7 @@ from typing import Any
 
 from PIL import Image
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, storage_error
 from artstyle.files import atomic_write_bytes
 from artstyle.images import decode_image, default_content, default_style, encode_image
 
@@ -44,6 +51,11 @@ DEMOS = {
     "demo-painting": ("built-in painting", default_style),
 }
 THUMB = 320
+#: A job's states; the last four are final.
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+KINDS = ("stylize", "experiment")
+
+log = logging.getLogger("artstyle.studio")
 
 
 class NotFound(ArtstyleError):
@@ -84,6 +96,12 @@ class Store:
         self.ensure_demos()
 
     # ---- paths ------------------------------------------------------------------------------------
+
+    def public(self, message: str, limit: int = 300) -> str:
+        """A message fit for a client: the data folder's path taken out, and at most ``limit``
+        characters (a value it quotes may be huge)."""
+        message = message.replace(f"{self.root}{os.sep}", "").replace(str(self.root), "the data folder")
+        return message if len(message) <= limit else message[: limit - 3] + "..."
 
     def inside(self, p: Path) -> Path:
         """``p`` if it is a regular file (not a symlink) inside the data folder; else NotFound."""
@@ -156,17 +174,37 @@ class Store:
     def image_meta(self, image_id: str) -> dict[str, Any]:
         p = self.inside(self._image_base(image_id).with_suffix(".json"))
         try:
-            return dict(json.loads(p.read_text()))
-        except (OSError, ValueError):
-            raise NotFound(f"no image {image_id}") from None
+            meta = json.loads(p.read_text())
+            problem = image_problem(meta, image_id)
+        except (OSError, ValueError, RecursionError) as e:
+            problem = f"unreadable ({type(e).__name__})"
+        if problem:
+            self.set_image_aside(image_id, problem)
+            raise NotFound(f"no image {image_id}")
+        return dict(meta)
+
+    def set_image_aside(self, image_id: str, why: str) -> None:
+        base = self._image_base(image_id)
+        for suffix in (".json", ".png", ".thumb.jpg"):
+            if base.with_suffix(suffix).exists():
+                self.set_aside(base.with_suffix(suffix), f"image {image_id}: {why}")
+        if image_id in DEMOS:
+            with contextlib.suppress(ArtstyleError):
+                self.ensure_demos()
 
     def thumbnail(self, image_id: str) -> Path:
         src = self.image_path(image_id)
         thumb = self._image_base(image_id).with_suffix(".thumb.jpg")
         if not thumb.exists():
-            with Image.open(src) as im:
-                im.thumbnail((THUMB, THUMB))
-                atomic_write_bytes(thumb, encode_image(im.convert("RGB"), "x.jpg"), overwrite=True)
+            try:
+                with Image.open(src) as im:
+                    im.draft("RGB", (THUMB, THUMB))
+                    im.thumbnail((THUMB, THUMB))
+                    small = im.convert("RGB")
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                self.set_image_aside(image_id, "its picture cannot be decoded")
+                raise NotFound(f"no image {image_id}") from None
+            atomic_write_bytes(thumb, encode_image(small, "x.jpg"), overwrite=True)
         return self.inside(thumb)
 
     def images(self) -> list[dict[str, Any]]:
@@ -175,16 +213,17 @@ class Store:
         for p in (self.root / "images").glob("*.json"):
             with contextlib.suppress(OSError, ValueError, NotFound):
                 out.append(self.image_meta(p.stem))
-        return sorted(
-            out, key=lambda m: (not m.get("builtin"), m["id"] != "demo-photo", -float(m.get("created", 0)))
-        )
+        return sorted(out, key=lambda m: (not m["builtin"], m["id"] != "demo-photo", -m["created"]))
 
     # ---- jobs -------------------------------------------------------------------------------------
 
     def create_job_dir(self) -> tuple[str, Path]:
         job_id = new_id()
         d = self.root / "jobs" / job_id
-        d.mkdir()
+        try:
+            d.mkdir()
+        except OSError as e:
+            raise storage_error("the data folder", e, "cannot add a job") from None
         return job_id, d
 
     def save_job(self, record: dict[str, Any]) -> None:
@@ -192,15 +231,76 @@ class Store:
         atomic_write_bytes(d / "job.json", json.dumps(record, allow_nan=False).encode(), overwrite=True)
 
     def load_jobs(self) -> list[dict[str, Any]]:
+        """Every job whose record passes :func:`job_problem`; the others are set aside."""
         out = []
         for d in (self.root / "jobs").iterdir():
-            if not ID.match(d.name):
+            if not ID.match(d.name) or d.is_symlink() or not d.is_dir():
                 continue
-            try:
-                out.append(json.loads(self.inside(d / "job.json").read_text()))
-            except (OSError, ValueError, NotFound):
+            if not (d / "job.json").exists():
                 continue  # a half-created job (the server stopped between mkdir and the first save)
+            try:
+                rec = json.loads(self.inside(d / "job.json").read_text())
+                problem = job_problem(rec, d.name)
+            except (OSError, ValueError, NotFound, RecursionError) as e:
+                problem = f"unreadable ({type(e).__name__})"
+            if problem:
+                self.set_aside(d, f"job {d.name}: {problem}")
+            else:
+                out.append(rec)
         return out
 
     def delete_job(self, job_id: str) -> None:
-        shutil.rmtree(self.job_dir(job_id))
+        d = self.job_dir(job_id)
+        try:
+            shutil.rmtree(d)
+        except OSError as e:
+            raise storage_error(f"job {job_id}", e, "cannot delete") from None
+
+    def set_aside(self, path: Path, why: str) -> None:
+        """Move a damaged record (a job's folder, an image's files) into ``damaged/``, with a log line."""
+        where = self.root / "damaged" / path.parent.name
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            os.replace(path, where / f"{path.name}.{int(time.time())}")
+            log.warning("artstyle studio: %s; set aside in %s", why, where.relative_to(self.root))
+        except OSError as e:
+            log.warning("artstyle studio: %s; could not set it aside (%s)", why, e.strerror or e)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def job_problem(rec: Any, job_id: str) -> str | None:
+    """What is wrong with a job's record read from disk (None: nothing)."""
+    if not isinstance(rec, dict):
+        return "the record is not a JSON object"
+    if rec.get("id") != job_id:
+        return "its id does not match its folder"
+    if rec.get("status") not in STATUSES:
+        return f"unknown status {str(rec.get('status'))[:20]!r}"
+    if rec.get("kind") not in KINDS:
+        return f"unknown kind {str(rec.get('kind'))[:20]!r}"
+    if not _number(rec.get("created")):
+        return "no creation time"
+    task = rec.get("task")
+    if rec["status"] in ("queued", "running") and not (isinstance(task, dict) and task):
+        return "a queued job without its task"
+    return None
+
+
+def image_problem(meta: Any, image_id: str) -> str | None:
+    """What is wrong with an image's record read from disk (None: nothing)."""
+    if not isinstance(meta, dict):
+        return "the record is not a JSON object"
+    if meta.get("id") != image_id:
+        return "its id does not match its file"
+    if not isinstance(meta.get("name"), str):
+        return "no name"
+    for side in ("width", "height"):
+        v = meta.get(side)
+        if not (isinstance(v, int) and not isinstance(v, bool) and 32 <= v <= 1_000_000):
+            return f"no valid {side}"
+    if not _number(meta.get("created")) or not isinstance(meta.get("builtin"), bool):
+        return "no creation time"
+    return None

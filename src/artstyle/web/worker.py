@@ -31,12 +31,12 @@ from typing import Any
 
 from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.files import atomic_write_bytes
+from artstyle.files import atomic_write_bytes, atomic_write_files
 from artstyle.images import encode_image, load_image
 from artstyle.masks import as_masks
 from artstyle.plan import Plan
 from artstyle.pyramid import used_sides
-from artstyle.record import Source, sidecar_data, write_sidecar_data
+from artstyle.record import Source, json_bytes, sidecar_data, sidecar_path
 from artstyle.stylizer import Step, Stylizer, finish_image
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
@@ -169,11 +169,12 @@ def _write(
     history: list[dict[str, Any]] | None = None,
 ) -> None:
     content, styles = srcs
-    atomic_write_bytes(folder / "result.png", encode_image(image, "result.png"), overwrite=True)
     extra = {"studio_job": task["id"], "style_masks": task.get("mask_ids", [])}
     data = sidecar_data("result.png", result, cfg, content, styles, extra, error=error, history=history)
     data["command"] = ["artstyle serve"]
-    write_sidecar_data(folder / "result.png", data, overwrite=True)
+    out = folder / "result.png"
+    files = {out: encode_image(image, out), sidecar_path(out): json_bytes(data)}
+    atomic_write_files(files, overwrite=True)  # (both or neither)
 
 
 def _experiment(task: dict[str, Any], events: Any, cancel: Any) -> tuple[str, dict]:
