@@ -623,7 +623,17 @@ def serve(
     click.echo(f"artstyle studio: {url}  (data: {folder}; Ctrl-C stops)", err=True)
     if open_browser:
         threading.Timer(1.5, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    manager = app.state.manager
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Ctrl-C or SIGTERM: the running job stops now and open event streams end, so the
+            # server is gone in a second or two, however many pages watch it
+            manager.begin_stop()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    Server(config).run()
 
 
 @main.command("fetch-weights")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import reprlib
 import tomllib
 import typing
 from collections.abc import Callable
@@ -384,36 +385,46 @@ def literal_choices() -> dict[str, tuple[str, ...]]:
     }
 
 
-def coerce(name: str, value: Any) -> Any:
-    """Convert ``value`` to the type of field ``name``, or raise ArtstyleError naming the field."""
+def coerce(name: str, value: Any, strict: bool = False) -> Any:
+    """Convert ``value`` to the type of field ``name``, or raise ArtstyleError naming the field.
+    ``strict`` (JSON from a web form): a number must be a number and a list a list; text is
+    converted only where it can only be text (a flag's or a TOML's ``"300"`` is accepted)."""
     types = field_types()
     if name not in types:
         close = [n for n in types if n.split("_")[0] == name.split("_")[0]]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ArtstyleError(f"unknown setting {name!r}{hint}")
+        raise ArtstyleError(f"unknown setting {short_repr(name)}{hint}")
     tp = types[name]
     origin = typing.get_origin(tp)
     try:
         if origin is tuple:
             (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
-            if isinstance(value, str):
+            if isinstance(value, str) and not strict:
                 value = [v for v in (s.strip() for s in value.split(",")) if v]
             if not isinstance(value, (list, tuple)):
                 raise TypeError
-            return tuple(_scalar(item, v) for v in value)
+            return tuple(_scalar(item, v, strict) for v in value)
         if origin is Literal:
             if not isinstance(value, str):
                 raise TypeError
             return value
-        return _scalar(tp, value)
+        return _scalar(tp, value, strict)
     except (TypeError, ValueError):
-        raise ArtstyleError(f"setting {name!r} expects {_type_name(tp)}, got {value!r}") from None
+        raise ArtstyleError(f"setting {name!r} expects {_type_name(tp)}, got {short_repr(value)}") from None
 
 
-def _scalar(tp: Any, value: Any) -> Any:
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error message never echoes a huge value."""
+    text = reprlib.Repr(maxstring=limit, maxother=limit, maxlist=4, maxdict=4, maxlevel=2).repr(value)
+    return text if len(text) <= limit + 10 else text[:limit] + "..."
+
+
+def _scalar(tp: Any, value: Any, strict: bool = False) -> Any:
     if tp is bool or isinstance(value, bool):
         if tp is bool and isinstance(value, bool):
             return value
+        raise TypeError
+    if strict and isinstance(value, str) and tp in (int, float):
         raise TypeError
     if tp is int:
         if isinstance(value, float) and value.is_integer():
@@ -445,10 +456,11 @@ def _type_name(tp: Any) -> str:
     return {int: "a whole number", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
-def from_dict(values: dict[str, Any], base: StyleConfig | None = None) -> StyleConfig:
-    """Apply ``values`` (e.g. from TOML or the CLI) on ``base``; unknown keys and bad types are errors."""
+def from_dict(values: dict[str, Any], base: StyleConfig | None = None, strict: bool = False) -> StyleConfig:
+    """Apply ``values`` (e.g. from TOML or the CLI) on ``base``; unknown keys and bad types are
+    errors (``strict``: see :func:`coerce`)."""
     base = base or StyleConfig()
-    coerced = {k: coerce(k, v) for k, v in values.items()}
+    coerced = {k: coerce(k, v, strict) for k, v in values.items()}
     return dataclasses.replace(base, **coerced)
 
 
@@ -516,9 +528,10 @@ def layered(
     preset_name: str = "default",
     file: str | os.PathLike[str] | None = None,
     values: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> StyleConfig:
     """The one place settings are layered: a preset, then a TOML file's settings (errors name the
-    file), then ``values`` (flags, a web form, an experiment's overrides)."""
+    file), then ``values`` (flags, a web form (``strict``), an experiment's overrides)."""
     cfg = preset(preset_name or "default")
     if file is not None:
         try:
@@ -526,7 +539,7 @@ def layered(
         except ArtstyleError as e:
             msg = str(e)
             raise ArtstyleError(msg if msg.startswith(str(file)) else f"{file}: {msg}") from None
-    return from_dict(values or {}, base=cfg)
+    return from_dict(values or {}, base=cfg, strict=strict)
 
 
 def schema() -> dict[str, Any]:
@@ -571,7 +584,7 @@ def _schema_type(tp: Any) -> str:
 def preset(name: str) -> StyleConfig:
     """The config of a named preset."""
     if name not in PRESETS:
-        raise ArtstyleError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise ArtstyleError(f"unknown preset {short_repr(name)}; choose from {', '.join(PRESETS)}")
     return from_dict(PRESETS[name])
 
 

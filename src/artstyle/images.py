@@ -12,6 +12,7 @@ import io
 import math
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -77,27 +78,35 @@ def load_image(path: str | os.PathLike[str], need: int | None = None) -> Image.I
     return _decode(p, str(p), need)
 
 
-def decode_image(data: bytes, name: str = "upload", need: int | None = None) -> Image.Image:
+def decode_image(
+    data: bytes, name: str = "upload", need: int | None = None, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """:func:`load_image` for bytes in memory (an upload): checked by content, not by name, and the
-    pixel-count guard runs on the header, before anything is decoded."""
-    return _decode(io.BytesIO(data), name, need)
+    pixel-count guard (``max_pixels``) runs on the header, before anything is decoded."""
+    return _decode(io.BytesIO(data), name, need, max_pixels)
 
 
-def _decode(p: Path | io.BytesIO, label: str, need: int | None) -> Image.Image:
+#: Pillow's bomb guard is a process-wide setting: it is changed and restored under this lock.
+_OPEN_LOCK = threading.Lock()
+
+
+def _decode(p: Path | io.BytesIO, label: str, need: int | None, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    too_large = f"{label}: image is too large (over {max_pixels / 1e6:g} megapixels); refusing to decode it"
     try:
-        with warnings.catch_warnings():
+        with _OPEN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             try:
-                with Image.open(p) as im:
-                    return _decoded(im, need)
+                im = Image.open(p)  # (the header only: the bomb guard runs here)
             finally:
                 Image.MAX_IMAGE_PIXELS = old
+        with im:
+            if im.width * im.height > max_pixels:
+                raise ArtstyleError(too_large)
+            return _decoded(im, need)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ArtstyleError(
-            f"{label}: image is too large (over {MAX_PIXELS // 1_000_000} megapixels); refusing to decode it"
-        ) from None
+        raise ArtstyleError(too_large) from None
     except UnidentifiedImageError:
         raise ArtstyleError(f"{label}: not an image file Pillow can read") from None
     except PermissionError:

@@ -11,3 +11,10 @@ MAX_UPLOAD_MB = 25.0
 QUEUE_LIMIT = 20
 #: Paintings one job may blend.
 MAX_STYLES = 8
+#: The longest side the studio paints (larger pictures are the command line's, in tiles); uploads
+#: are kept at most this large.
+MAX_SIDE = 4096
+#: Uploads over this many pixels are refused from their header, before decoding (a 48 MP phone
+#: photo passes). With MAX_SIDE this bounds what one upload can cost the server: measured by
+#: ``benchmarks/memory.py --decoding``.
+MAX_UPLOAD_PIXELS = 50_000_000

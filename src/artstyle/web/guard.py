@@ -16,6 +16,14 @@ from starlette.requests import cookie_parser
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 COOKIE = "artstyle_token"
+#: On every response: no content sniffing, never inside another site's frame, no Referer (the
+#: URL may carry the token) to other sites.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 def error_response(status: int, message: str) -> JSONResponse:
@@ -38,6 +46,16 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        plain_send = send
+
+        async def secured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in have]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await plain_send(message)
+
+        send = secured
         problem = self._check(scope, headers)
         if problem:
             await problem(scope, receive, send)

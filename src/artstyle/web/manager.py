@@ -76,14 +76,19 @@ class Manager:
         )
         self.proc.start()
 
-    def stop(self, wait: float = 20.0) -> None:
-        """Stop taking jobs; the running one stops within an iteration and keeps its image
-        (``interrupted``); queued ones stay queued for the next start."""
+    def begin_stop(self) -> None:
+        """The server is stopping: take no more jobs, ask the running one to stop now (it keeps its
+        image: ``interrupted``), and let every event stream end (they watch :attr:`accepting`)."""
         with self.lock:
             self.accepting = False
             if self.running:
                 self.cancel[1] = 1
                 self.cancel[0] = self.jobs[self.running]["seq"]
+
+    def stop(self, wait: float = 20.0) -> None:
+        """Stop taking jobs; the running one stops within an iteration and keeps its image
+        (``interrupted``); queued ones stay queued for the next start."""
+        self.begin_stop()
         deadline = time.monotonic() + wait
         while self.running and time.monotonic() < deadline and self.proc.is_alive():
             time.sleep(0.05)

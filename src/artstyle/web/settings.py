@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from artstyle.config import StyleConfig, from_dict, layered, preset, schema
+from artstyle.config import StyleConfig, from_dict, layered, preset, schema, short_repr
 from artstyle.errors import ArtstyleError
 
 
@@ -19,26 +19,35 @@ def web_restrictions(values: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
+#: No form has more settings than this (the config has about 50).
+MAX_SETTINGS = 100
+
+
 def check_settings(preset_name: str, values: Any) -> tuple[StyleConfig | None, dict[str, str], str]:
     """(config, per-field errors, overall error): the config's own messages."""
     if not isinstance(values, dict):
         return None, {}, "settings must be a JSON object"
+    if len(values) > MAX_SETTINGS:
+        return None, {}, f"{len(values)} settings; there are only {MAX_SETTINGS} at most"
     try:
         base = preset(preset_name or "default")
     except ArtstyleError as e:
         return None, {}, str(e)
     errors = web_restrictions(values)
     for key, value in values.items():
+        if not isinstance(key, str) or len(key) > 60:
+            errors[short_repr(key, 40)] = f"unknown setting {short_repr(key)}"
+            continue
         if key in errors:
             continue
         try:
-            from_dict({key: value}, base=base)
+            from_dict({key: value}, base=base, strict=True)
         except ArtstyleError as e:
             errors[key] = str(e)
     if errors:
         first = next(iter(errors))
         return None, errors, f"{first}: {errors[first]}" if first not in errors[first] else errors[first]
     try:
-        return layered(preset_name or "default", None, values), {}, ""
+        return layered(preset_name or "default", None, values, strict=True), {}, ""
     except ArtstyleError as e:
         return None, {}, str(e)

@@ -41,7 +41,8 @@ from PIL import Image
 
 from artstyle.errors import ArtstyleError, storage_error
 from artstyle.files import atomic_write_bytes
-from artstyle.images import decode_image, default_content, default_style, encode_image
+from artstyle.images import decode_image, default_content, default_style, encode_image, fit_long_side, resize
+from artstyle.web import MAX_SIDE, MAX_UPLOAD_PIXELS
 
 #: A job's or an upload's id: 128 random bits.
 ID = re.compile(r"^[0-9a-f]{32}$")
@@ -146,9 +147,11 @@ class Store:
         if sha in self._by_sha:
             with contextlib.suppress(NotFound):
                 return self.image_meta(self._by_sha[sha])
-        image = decode_image(data, shown)
+        image = decode_image(data, shown, need=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS)
         if min(image.size) < 32:
             raise ArtstyleError(f"{shown}: image is {image.width}x{image.height}; 32 px a side is the least")
+        if max(image.size) > MAX_SIDE:  # (the studio never paints larger)
+            image = resize(image, fit_long_side(image.size, MAX_SIDE))
         return self._write_image(new_id(), image, shown, sha)
 
     def _write_image(self, image_id: str, image: Image.Image, name: str, sha: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from artstyle.errors import ArtstyleError
+from artstyle.web import MAX_SIDE, MAX_UPLOAD_PIXELS
 from artstyle.web.manager import Manager
 from artstyle.web.store import NotFound, Store
 
@@ -22,6 +24,8 @@ class Limits:
     max_upload_mb: float
     queue_limit: int
     max_styles: int
+    max_side: int = MAX_SIDE
+    max_upload_megapixels: float = MAX_UPLOAD_PIXELS / 1e6
 
 
 def _store(request: Request) -> Store:
@@ -46,14 +50,36 @@ def public_image(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: meta[k] for k in ("id", "name", "width", "height", "builtin") if k in meta}
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+#: The most a JSON body or settings field may hold: bytes, and depth of nesting (settings are flat:
+#: an object of numbers, strings and short lists).
+MAX_JSON_BYTES = 64_000
+MAX_JSON_DEPTH = 4
+
+
+def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
+    """``text`` as a JSON object within :data:`MAX_JSON_BYTES` and :data:`MAX_JSON_DEPTH`."""
+    if len(text) > MAX_JSON_BYTES:
+        raise ArtstyleError(f"{what}: over {MAX_JSON_BYTES // 1000} KB of JSON")
     try:
-        body = await request.json()
-    except ValueError:
-        raise ArtstyleError("the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise ArtstyleError("the body must be a JSON object")
-    return body
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ArtstyleError(f"{what}: not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ArtstyleError(f"{what}: must be a JSON object")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ArtstyleError(f"{what}: nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    return value
+
+
+def _depth(v: Any, limit: int = MAX_JSON_DEPTH + 1) -> int:
+    if limit == 0 or not isinstance(v, (dict, list)):
+        return 0
+    items = v.values() if isinstance(v, dict) else v
+    return 1 + max((_depth(x, limit - 1) for x in items), default=0)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    return parse_json(await request.body(), "the body")
 
 
 async def read_form(request: Request, files: int) -> Any:

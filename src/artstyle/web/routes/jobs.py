@@ -19,7 +19,15 @@ from artstyle.masks import as_masks
 from artstyle.runtime import resolve_device
 from artstyle.stylizer import preflight
 from artstyle.web.manager import FINISHED, Manager
-from artstyle.web.routes.common import LimitsDep, ManagerDep, StoreDep, image_ref, public_image, read_form
+from artstyle.web.routes.common import (
+    LimitsDep,
+    ManagerDep,
+    StoreDep,
+    image_ref,
+    parse_json,
+    public_image,
+    read_form,
+)
 from artstyle.web.settings import check_settings
 from artstyle.web.store import NotFound, Store
 
@@ -41,18 +49,20 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
     if kind == "experiment":
         return await _submit_experiment(form, contents, styles, store, manager)
     if kind != "stylize":
-        raise ArtstyleError(f"unknown kind {kind!r}; stylize or experiment")
+        raise ArtstyleError(f"unknown kind {kind[:40]!r}; stylize or experiment")
     if len(contents) != 1:
         raise ArtstyleError(f"{len(contents)} photos; a job paints one (an experiment takes several)")
-    try:
-        settings = json.loads(str(form.get("settings") or "{}"))
-    except ValueError:
-        raise ArtstyleError("settings: not valid JSON") from None
+    settings = parse_json(str(form.get("settings") or "{}"), "settings")
     preset_name = str(form.get("preset") or "default")
     cfg, _, error = check_settings(preset_name, settings)
     if cfg is None:
         raise ArtstyleError(error)
     cfg.check_paintings(len(styles))
+    if cfg.size > limits.max_side:
+        raise ArtstyleError(
+            f"size {cfg.size}: the studio paints up to {limits.max_side} px; larger pictures are "
+            "painted in tiles by the command line (artstyle stylize --size ...)"
+        )
     masks = [await image_ref(store, x, "mask") for x in form.getlist("mask")]
     mask_paths = [str(store.image_path(m["id"])) for m in masks]
     if masks:
@@ -87,7 +97,7 @@ async def _submit_experiment(
     name = str(form.get("experiment") or "")
     shipped = shipped_experiments()
     if name not in shipped:
-        raise ArtstyleError(f"unknown experiment {name!r}; choose from {', '.join(shipped)}")
+        raise ArtstyleError(f"unknown experiment {name[:40]!r}; choose from {', '.join(shipped)}")
     quick = str(form.get("quick") or "").lower() in ("1", "true", "on", "yes")
     task = {
         "experiment": str(shipped[name]),
@@ -170,8 +180,8 @@ async def events(job_id: str, request: Request, manager: ManagerDep) -> Streamin
                     yield _sse(rec["status"], rec)
                     return
                 yield _sse("progress", rec)
-            if await request.is_disconnected():
-                return
+            if await request.is_disconnected() or not manager.accepting:
+                return  # (the client left, or the server is stopping: it must not wait for us)
             await asyncio.sleep(0.15)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

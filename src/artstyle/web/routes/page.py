@@ -23,7 +23,8 @@ def _static(name: str) -> bytes:
 async def index(request: Request) -> Response:
     page = Response(_static("index.html"), media_type="text/html; charset=utf-8")
     page.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'"
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'"
     )
     token = request.app.state.token
     if token:  # (the Guard has checked it) images and event streams then need no ?token=
