@@ -415,7 +415,11 @@ def coerce(name: str, value: Any, strict: bool = False) -> Any:
 
 def short_repr(value: Any, limit: int = 40) -> str:
     """``repr(value)`` cut to ``limit`` characters: an error message never echoes a huge value."""
-    text = reprlib.Repr(maxstring=limit, maxother=limit, maxlist=4, maxdict=4, maxlevel=2).repr(value)
+    cut = reprlib.Repr()
+    cut.maxstring = cut.maxother = limit
+    cut.maxlist = cut.maxdict = 4
+    cut.maxlevel = 2
+    text = cut.repr(value)
     return text if len(text) <= limit + 10 else text[:limit] + "..."
 
 

@@ -216,6 +216,9 @@ class Store:
         for p in (self.root / "images").glob("*.json"):
             with contextlib.suppress(OSError, ValueError, NotFound):
                 out.append(self.image_meta(p.stem))
+        for image_id in set(DEMOS) - {m["id"] for m in out}:  # (one set aside just now is made again)
+            with contextlib.suppress(ArtstyleError):
+                out.append(self.image_meta(image_id))
         return sorted(out, key=lambda m: (not m["builtin"], m["id"] != "demo-photo", -m["created"]))
 
     # ---- jobs -------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
     if len(text) > MAX_JSON_BYTES:
         raise ArtstyleError(f"{what}: over {MAX_JSON_BYTES // 1000} KB of JSON")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise ArtstyleError(f"{what}: not valid JSON") from None
     if not isinstance(value, dict):
@@ -69,6 +69,10 @@ def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
     if _depth(value) > MAX_JSON_DEPTH:
         raise ArtstyleError(f"{what}: nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # (NaN, Infinity: Python's extension, not JSON)
 
 
 def _depth(v: Any, limit: int = MAX_JSON_DEPTH + 1) -> int:
