@@ -151,6 +151,33 @@ def _job_options(func: F) -> F:
     return func
 
 
+def _encoding_options(func: F) -> F:
+    """``--quality`` and ``--bit-depth``: how the output file is encoded (its format is its suffix)."""
+    func = click.option(
+        "--bit-depth",
+        type=click.Choice(["8", "16"]),
+        default="8",
+        show_default=True,
+        help="Bits a channel of a .png or .tif output (16: from the unrounded result; needs OpenCV).",
+    )(func)
+    return click.option(
+        "--quality",
+        type=click.IntRange(1, 100),
+        default=95,
+        show_default=True,
+        help="Quality of a .jpg or .webp output.",
+    )(func)
+
+
+def _encoding(output: str, quality: int, bit_depth: str) -> Any:
+    """The output's encoding, checked before any work (a 16-bit JPEG is refused now, not after it)."""
+    from artstyle.images import Encoding
+
+    encoding = Encoding(quality=quality, bits=int(bit_depth))
+    encoding.check(output)
+    return encoding
+
+
 def _runner_options(func: F) -> F:
     """``--runner``, ``--ray-address`` and ``--ray-cpus-per-run`` for stylize and the study."""
     func = click.option(
@@ -230,6 +257,7 @@ class _ListCommand(click.Command):
     help="With --style-region-map: one colour per STYLE (names or #rrggbb), comma-separated.",
 )
 @_job_options
+@_encoding_options
 @_runner_options
 @config_options
 def stylize(
@@ -242,6 +270,8 @@ def stylize(
     overwrite: bool,
     checkpoint_every: int,
     quiet: bool,
+    quality: int,
+    bit_depth: str,
     runner: str,
     ray_address: str | None,
     ray_cpus_per_run: int,
@@ -257,6 +287,7 @@ def stylize(
     from artstyle.record import Source, check_output
 
     cfg = build_config(kwargs)
+    encoding = _encoding(output, quality, bit_depth)
     masks, mask_files = _masks(style_masks, style_region_map, region_colors, len(styles))
     from artstyle.state import state_dir
 
@@ -275,7 +306,13 @@ def stylize(
             problems.append(str(e))
     if problems:
         raise ArtstyleError("; ".join(problems))
-    opts = JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet, masks=masks)
+    opts = JobOptions(
+        overwrite=overwrite,
+        checkpoint_every=checkpoint_every,
+        progress=not quiet,
+        masks=masks,
+        encoding=encoding,
+    )
     if mask_files:
         opts.extra["style_masks"] = [{"path": p, "sha256": sha256_file(Path(p))} for p in mask_files]
         if style_region_map:
@@ -322,8 +359,17 @@ def _masks(
     "-o", "--output", default="demo.png", show_default=True, type=click.Path(), help="Output image."
 )
 @_job_options
+@_encoding_options
 @config_options
-def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwargs: Any) -> None:
+def demo(
+    output: str,
+    overwrite: bool,
+    checkpoint_every: int,
+    quiet: bool,
+    quality: int,
+    bit_depth: str,
+    **kwargs: Any,
+) -> None:
     """Stylise a built-in photo (Grace Hopper, shipped with matplotlib) with a built-in painting.
 
     Needs no files of yours; also writes the two inputs beside the output.
@@ -333,6 +379,7 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
     from artstyle.record import Source, check_output
 
     cfg = build_config(kwargs)
+    encoding = _encoding(output, quality, bit_depth)
     beside = {
         kind: Path(output).with_name(f"{Path(output).stem}.{kind}.png") for kind in ("content", "style")
     }
@@ -346,7 +393,9 @@ def demo(output: str, overwrite: bool, checkpoint_every: int, quiet: bool, **kwa
         [style],
         out,
         cfg,
-        JobOptions(overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet),
+        JobOptions(
+            overwrite=overwrite, checkpoint_every=checkpoint_every, progress=not quiet, encoding=encoding
+        ),
     )
     _finish(out, result)
 

@@ -51,11 +51,17 @@ def luminance_image(im: Image.Image, like: Image.Image | None = None) -> Image.I
 
 def combine_luminance(result: Image.Image, photo: Image.Image) -> Image.Image:
     """``result``'s luminance with ``photo``'s chrominance (I and Q), same size as ``result``."""
-    if photo.size != result.size:
-        photo = photo.resize(result.size, Image.Resampling.LANCZOS)
+    return _img(combine_luminance_array(_arr(result), photo))
+
+
+def combine_luminance_array(result: np.ndarray, photo: Image.Image) -> np.ndarray:
+    """:func:`combine_luminance` on an (H, W, 3) float RGB array in 0-255 (no rounding)."""
+    size = (result.shape[1], result.shape[0])
+    if photo.size != size:
+        photo = photo.resize(size, Image.Resampling.LANCZOS)
     yiq = to_yiq(_arr(photo))
-    yiq[..., 0] = to_yiq(_arr(result))[..., 0]
-    return _img(from_yiq(yiq))
+    yiq[..., 0] = to_yiq(result)[..., 0]
+    return from_yiq(yiq)
 
 
 def _sqrtm(c: np.ndarray, inverse: bool = False) -> np.ndarray:

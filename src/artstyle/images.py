@@ -15,6 +15,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -425,6 +426,60 @@ def encode_image(
         kwargs["exif"] = _output_exif(exif)
     im.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How an output is encoded beyond its format (which its suffix names): ``quality`` of a JPEG
+    or WebP (1-100), and ``bits`` a channel of a PNG or TIFF (8 or 16)."""
+
+    quality: int = QUALITY
+    bits: int = 8
+
+    def check(self, path: str | os.PathLike[str]) -> None:
+        """Refuse, before any work, what the output cannot be."""
+        if not 1 <= self.quality <= 100:
+            raise ArtstyleError(f"quality must be in [1, 100] (got {self.quality})")
+        if self.bits not in (8, 16):
+            raise ArtstyleError(f"bit depth must be 8 or 16 (got {self.bits})")
+        check_bit_depth(path, self.bits)
+
+
+#: Formats that take 16 bits a channel (``--bit-depth 16``).
+DEEP_FORMATS = ("PNG", "TIFF")
+
+
+def check_bit_depth(path: str | os.PathLike[str], bits: int) -> None:
+    """Refuse, before any work, a bit depth the output's format or this install cannot write."""
+    if bits == 8:
+        return
+    p = Path(path)
+    if SAVE_FORMATS.get(p.suffix.lower()) not in DEEP_FORMATS:
+        raise ArtstyleError(f"{p}: 16 bits a channel need a .png or .tif output")
+    _cv2()
+
+
+def _cv2() -> Any:
+    try:
+        import cv2
+    except ImportError:
+        raise ArtstyleError(
+            '16-bit output needs OpenCV: pip install "artstyle[sixteen-bit]" (or opencv-python-headless)'
+        ) from None
+    return cv2
+
+
+def encode_pixels16(pixels: np.ndarray, path: str | os.PathLike[str]) -> bytes:
+    """An (H, W, 3) float RGB array in 0-255 as a 16-bit PNG or TIFF (by ``path``'s suffix),
+    through OpenCV (Pillow writes no 16-bit colour). The file carries no colour profile: sRGB is
+    what readers assume of an untagged file."""
+    cv2 = _cv2()
+    check_bit_depth(path, 16)
+    deep = np.rint(pixels[..., ::-1] * (65535.0 / 255.0)).astype(np.uint16)  # (OpenCV is BGR)
+    ok, buf = cv2.imencode(Path(path).suffix.lower(), deep)
+    if not ok:
+        raise ArtstyleError(f"{path}: OpenCV could not encode a 16-bit image")
+    return bytes(buf)
 
 
 def _output_exif(kept: bytes) -> bytes:

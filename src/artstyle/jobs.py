@@ -23,7 +23,7 @@ from artstyle.config import StyleConfig, from_dict
 from artstyle.console import Interrupts, Progress
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import OutputExistsError
-from artstyle.images import encode_image, save_image
+from artstyle.images import Encoding, encode_image, save_image
 from artstyle.record import (
     Source,
     check_output,
@@ -46,6 +46,7 @@ class JobOptions:
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in the sidecar as is
     masks: list[Image.Image] | None = None  # one per painting (artstyle.masks), recorded in extra
     painter: TilePainter | None = None  # paints tiled levels elsewhere (artstyle.cluster.RayPainter)
+    encoding: Encoding = field(default_factory=Encoding)  # JPEG/WebP quality, 8 or 16 bits
 
 
 def run_job(
@@ -81,6 +82,7 @@ def run_job(
     if resume is not None:  # (checkpoints already written by the stopped run are its own)
         planned = [p for p in planned if int(p.stem.rsplit("iter", 1)[1]) > resume.iteration]
     out_path = check_output(out, overwrite, inputs, planned)
+    opts.encoding.check(out_path)
     if resume is not None:
         log(
             f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
@@ -117,6 +119,7 @@ def run_job(
             extra=extra,
             error=error,
             history=history,
+            encoding=opts.encoding,
         )
 
     try:

@@ -13,7 +13,7 @@ import math
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ from artstyle.files import (
     check_not_input,
     check_regular_file,
 )
-from artstyle.images import check_size, check_writable, decode_image, encode_image
-from artstyle.stylizer import StyleResult
+from artstyle.images import Encoding, check_size, check_writable, decode_image, encode_image, encode_pixels16
+from artstyle.stylizer import StyleResult, finish_pixels
 
 
 @dataclass
@@ -197,17 +197,26 @@ def write_result(
     extra: dict[str, Any] | None = None,
     error: str = "",
     history: list[dict[str, Any]] | None = None,
+    encoding: Encoding | None = None,
 ) -> Path:
     """Write the image and its sidecar, both or neither (:func:`atomic_write_files`), under ``out``
     or, when ``out`` or its sidecar appeared meanwhile (and ``overwrite`` is off), under the next
     free name: nothing of the user's is replaced. Returns where the image went; an ArtstyleError
-    says that nothing was written and why."""
+    says that nothing was written and why. ``encoding``: JPEG/WebP quality, 8 or 16 bits."""
     inputs = input_paths(content, styles)
+    encoding = encoding or Encoding()
+    if encoding.bits == 16:
+        pixels = np.asarray(image, np.float64)
+        if result is not None and result.output is not None:
+            pixels = finish_pixels(result.output, content.image, cfg)
+        picture = encode_pixels16(pixels, out)
+    else:
+        picture = encode_image(image, out, exif=content.image.info.get("exif", b""), quality=encoding.quality)
+    extra = {**(extra or {}), "encoding": asdict(encoding)}
     target = out
     for k in range(1, 10_000):
         data = sidecar_data(target.name, result, cfg, content, styles, extra, error=error, history=history)
-        files = {target: encode_image(image, target, exif=content.image.info.get("exif", b""))}
-        files[sidecar_path(target)] = json_bytes(data)
+        files = {target: picture, sidecar_path(target): json_bytes(data)}
         try:
             atomic_write_files(files, overwrite=overwrite, protect=inputs)
             return target

@@ -100,6 +100,8 @@ class StyleResult:
     timings: dict[str, float] = field(default_factory=dict)
     peak_memory_mb: float = 0.0
     interrupted: bool = False
+    #: the full-size result before it was rounded to 8 bits (1, 3, H, W) in 0-255 (16-bit outputs)
+    output: torch.Tensor | None = field(default=None, repr=False)
 
 
 def prepare_images(
@@ -300,8 +302,10 @@ class Stylizer:
                 e.last_good = finish_image(e.last_good, content, cfg)
             raise
         assert last is not None
+        final = at_size(last.output, plan.full)
         return StyleResult(
-            image=finish_image(at_size(last.output, plan.full), content, cfg),
+            image=finish_image(final, content, cfg),
+            output=final.detach(),
             config=cfg,
             history=history,
             weights_id=get_weights(cfg).weights_id,
@@ -732,6 +736,15 @@ def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -
     if cfg.preserve_color == "luminance":
         im = color.combine_luminance(im, content)
     return im
+
+
+def finish_pixels(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> np.ndarray:
+    """:func:`finish_image` without rounding to 8 bits: (H, W, 3) float64 in 0-255, for 16-bit
+    outputs."""
+    a = output.detach().float().squeeze(0).permute(1, 2, 0).clamp(0, 255).cpu().numpy().astype(np.float64)
+    if cfg.preserve_color == "luminance":
+        a = color.combine_luminance_array(a, content)
+    return np.clip(a, 0, 255)
 
 
 def iter_stylize(content: Any, styles: Any, cfg: StyleConfig, log: Log = quiet) -> Iterator[Step]:
