@@ -97,11 +97,24 @@ def kb(key):
         if line.startswith(key):
             return int(line.split()[1])
 from artstyle.images import load_image
-base = kb('VmRSS:')
 need = int(sys.argv[2])
-takes = 'need' in inspect.signature(load_image).parameters
-im = load_image(sys.argv[1], need) if takes else load_image(sys.argv[1])
-print((kb('VmHWM:') - base) / 1024, im.width, im.height)
+if need:
+    base = kb('VmRSS:')
+    takes = 'need' in inspect.signature(load_image).parameters
+    im = load_image(sys.argv[1], need) if takes else load_image(sys.argv[1])
+    print((kb('VmHWM:') - base) / 1024, im.width, im.height)
+else:  # the studio: an upload's bytes through Store.add_image (decoded, checked, kept)
+    import tempfile
+    from artstyle.errors import ArtstyleError
+    from artstyle.web.store import Store
+    store = Store(tempfile.mkdtemp())
+    data = open(sys.argv[1], 'rb').read()
+    base = kb('VmRSS:')
+    try:
+        meta = store.add_image(data, 'upload')
+        print((kb('VmHWM:') - base) / 1024, meta['width'], meta['height'])
+    except ArtstyleError as e:
+        print((kb('VmHWM:') - base) / 1024, 'refused:', str(e).split(':', 1)[1].strip()[:40])
 """
 
 
@@ -133,11 +146,32 @@ def _huge_files(folder: Path) -> dict[str, Path]:
     return files
 
 
+def _studio(files: dict[str, Path]) -> None:
+    """The studio's uploads: the peak one upload adds to the server (its bytes already in memory)."""
+    from PIL import Image
+
+    cache = next(iter(files.values())).parent
+    mp49 = cache / "upload49.png"
+    if not mp49.exists():
+        Image.new("RGB", (7000, 7000), (200, 120, 40)).save(mp49)
+    uploads = {**files, "PNG 7000x7000 RGB (49 MP)": mp49}
+    print("| studio upload | size | kept as | peak added MB |\n|---|---|---|---|")
+    for label, path in uploads.items():
+        done = subprocess.run([sys.executable, "-c", _CHILD, str(path), "0"], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"| {label} | | failed: {done.stderr.strip().splitlines()[-1]} | |")
+            continue
+        peak, *what = done.stdout.split(maxsplit=1)
+        kept = what[0].strip().replace(" ", "x", 1) if not what[0].startswith("refused") else what[0].strip()
+        print(f"| {label} | {path.stat().st_size / 1024:.0f} KB | {kept} | {float(peak):.0f} |")
+
+
 def decoding(needs: list[int]) -> None:
     cache = Path(tempfile.gettempdir()) / "artstyle-decoding-bench"
     cache.mkdir(exist_ok=True)
     files = _huge_files(cache)
-    print("| file | size on disk | run size | decoded to | peak added MB | picture used MB | ratio |")
+    _studio(files)
+    print("\n| file | size on disk | run size | decoded to | peak added MB | picture used MB | ratio |")
     print("|---|---|---|---|---|---|---|")
     for label, path in files.items():
         for need in needs:

@@ -32,6 +32,7 @@ import re
 import secrets
 import shutil
 import sys
+import threading
 import time
 import unicodedata
 from pathlib import Path
@@ -57,6 +58,8 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 KINDS = ("stylize", "experiment")
 
 log = logging.getLogger("artstyle.studio")
+#: Uploads decoded at once (one costs up to about 360 MB: ``benchmarks/memory.py --decoding``).
+_DECODING = threading.BoundedSemaphore(2)
 
 
 class NotFound(ArtstyleError):
@@ -147,7 +150,8 @@ class Store:
         if sha in self._by_sha:
             with contextlib.suppress(NotFound):
                 return self.image_meta(self._by_sha[sha])
-        image = decode_image(data, shown, need=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS)
+        with _DECODING:  # (each decode is bounded; so is how many run at once)
+            image = decode_image(data, shown, need=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS)
         if min(image.size) < 32:
             raise ArtstyleError(f"{shown}: image is {image.width}x{image.height}; 32 px a side is the least")
         if max(image.size) > MAX_SIDE:  # (the studio never paints larger)
