@@ -244,3 +244,31 @@ def test_out_of_memory_while_decoding_names_the_image(tmp_path, monkeypatch):
     monkeypatch.setattr(Image.Image, "load", no_memory)
     with pytest.raises(ArtstyleError, match=r"m\.png: not enough memory to decode this image \(48x40, RGB\)"):
         load_image(path)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "RGB-key"])
+def test_transparency_has_one_rule_for_files_pil_images_and_arrays(tmp_path, mode):
+    """The CLI (a path) and the API (a PIL image, an array) paint the same picture: on white."""
+    from artstyle.images import as_image
+
+    a = np.zeros((48, 48, 4), np.uint8)
+    a[..., 0] = 255  # red everywhere, hidden under alpha 0 in the top half
+    a[24:, :, 3] = 255
+    im = Image.fromarray(a, "RGBA")
+    if mode == "LA":
+        im = im.convert("LA")
+    if mode == "P":
+        im = im.convert("P")
+        im.info["transparency"] = 0
+        im.putpalette([255, 0, 0, 255, 0, 0] + [0] * 762)
+        im.putdata([0] * (48 * 24) + [1] * (48 * 24))
+    if mode == "RGB-key":
+        im = Image.new("RGB", (48, 48), (255, 0, 0))
+        im.paste((0, 255, 0), (0, 0, 48, 24))
+        im.info["transparency"] = (0, 255, 0)
+    path = tmp_path / "t.png"
+    im.save(path, **({"transparency": im.info["transparency"]} if "transparency" in im.info else {}))
+    from_file = np.asarray(load_image(path))
+    assert (from_file[:24] == 255).all() and (from_file[24:] != 255).any()  # the hidden part is white
+    assert np.array_equal(np.asarray(as_image(Image.open(path))), from_file)
+    assert np.array_equal(np.asarray(as_image(np.asarray(Image.open(path).convert("RGBA")))), from_file)
