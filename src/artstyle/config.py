@@ -11,6 +11,7 @@ Loss normalisations are chosen so that a weight means the same at every image si
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import reprlib
@@ -96,6 +97,54 @@ def bound_problems(obj: Any, label: Callable[[str], str] = str) -> list[str]:
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+#: The style strength (percent) -> the multiplier of ``style_weight`` it applies, measured by
+#: ``benchmarks/strength.py``: the default settings over the 16 dev-set pairs at 384 px, with the
+#: style weight times 0, 1/16, ..., 8; a multiplier's strength is 100 x the median pair's *style
+#: progress*, how far its style distance (the judge's mean Gram error) has come from the photo's
+#: towards the strongest one's. Between the points the multiplier is interpolated in log space
+#: (linearly between 0 and the first point), so the slider moves evenly along the style distance.
+STRENGTH_CURVE: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (20.0, 1 / 16),
+    (35.0, 1 / 8),
+    (50.0, 1 / 4),
+    (62.0, 1 / 2),
+    (72.0, 1.0),
+    (82.0, 2.0),
+    (91.0, 4.0),
+    (100.0, 8.0),
+)
+#: The strength of ``style_weight`` as it is (multiplier 1).
+DEFAULT_STRENGTH = next(s for s, m in STRENGTH_CURVE if m == 1.0)
+
+
+def strength_multiplier(strength: float) -> float:
+    """The multiplier of ``style_weight`` at ``strength`` percent (see :data:`STRENGTH_CURVE`)."""
+    points = STRENGTH_CURVE
+    if strength <= points[0][0]:
+        return points[0][1]
+    for (s0, m0), (s1, m1) in itertools.pairwise(points):
+        if strength <= s1:
+            t = (strength - s0) / (s1 - s0)
+            if m0 == 0:
+                return m1 * t
+            return math.exp(math.log(m0) + t * (math.log(m1) - math.log(m0)))
+    return points[-1][1]
+
+
+def strength_of(multiplier: float) -> float:
+    """The strength (percent) whose multiplier is ``multiplier`` (the inverse of the curve)."""
+    points = STRENGTH_CURVE
+    if multiplier <= 0:
+        return 0.0
+    for (s0, m0), (s1, m1) in itertools.pairwise(points):
+        if multiplier <= m1:
+            if m0 == 0:
+                return s0 + (s1 - s0) * multiplier / m1
+            return s0 + (s1 - s0) * (math.log(multiplier) - math.log(m0)) / (math.log(m1) - math.log(m0))
+    return points[-1][0]
 
 
 @dataclass(frozen=True)
@@ -184,6 +233,16 @@ class StyleConfig:
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "Style layers.", group="loss"
     )
     style_weight: float = setting(20.0, "Weight of the style loss.", group="loss", lo=0)
+    style_strength: float = setting(
+        DEFAULT_STRENGTH,
+        "How strong the style is, 0-100 %: 0 keeps the photo, 100 is the strongest measured. It "
+        "multiplies style_weight along a curve measured over the dev set so that equal steps "
+        f"look like equal steps; {DEFAULT_STRENGTH:g} leaves style_weight as it is "
+        "(see STRENGTH_CURVE).",
+        group="loss",
+        lo=0,
+        hi=100,
+    )
     style_layer_weight_exp: float = setting(
         1.0,
         "Layer i of the style layers gets weight exp**i, normalised to sum 1 (1 = equal).",
@@ -347,6 +406,14 @@ class StyleConfig:
         rest = (1 - self.content_weight_blend) / (len(layers) - 1)
         shares = [(layers[0], self.content_weight_blend)] + [(name, rest) for name in layers[1:]]
         return [(name, w) for name, w in shares if w > 0]
+
+    @property
+    def applied_style_weight(self) -> float:
+        """The style weight the objective uses: ``style_weight`` times the multiplier of
+        ``style_strength`` (exactly ``style_weight`` at the default strength)."""
+        if self.style_strength == DEFAULT_STRENGTH:
+            return self.style_weight
+        return self.style_weight * strength_multiplier(self.style_strength)
 
     def active_layers(self) -> list[str]:
         """The layers a run reads (the network is cut after the deepest of them)."""

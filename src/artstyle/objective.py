@@ -85,7 +85,7 @@ class StyleTargets:
                     else:
                         per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
                     scale = 1 / max(per_layer[layer].blank_loss(), 1e-12) if relative else k
-                    terms.append((s, layer, cfg.style_weight * b * w * scale))
+                    terms.append((s, layer, cfg.applied_style_weight * b * w * scale))
                 losses.append(per_layer)
         return cls(losses, terms)
 

@@ -24,6 +24,10 @@ API (every error is one line of JSON, ``{"error": "..."}``, with a 4xx status):
 ``GET /api/jobs/{id}/sidecar``         the result's sidecar (settings, versions, losses, timings)
 ``GET /api/jobs/{id}/report``          an experiment's report.html
 ``DELETE /api/jobs/{id}``              cancel a queued or running job; delete a finished one
+``POST /api/jobs/estimate``            what Start would cost: seconds and peak memory, or why it cannot fit
+``GET /api/groups/{id}``               a batch (several photos, one job each): its jobs, how many finished
+``GET /api/groups/{id}/zip``           the batch's images with their sidecars
+``DELETE /api/groups/{id}``            cancel the batch's queued and running jobs
 =====================================  ==========================================================
 
 The routes are one router per resource (:mod:`artstyle.web.routes`); the guards (:mod:`artstyle.web.guard`:
@@ -83,7 +87,7 @@ def create_app(
     app.state.store, app.state.manager, app.state.token = store, manager, token
     app.state.limits = Limits(max_upload_mb, queue_limit, MAX_STYLES)
     app.add_middleware(Guard, token=token, max_bytes=int(max_upload_mb * 1e6), hosts=hosts)
-    for router in (page.router, config.router, images.router, jobs.router):
+    for router in (page.router, config.router, images.router, jobs.router, jobs.groups):
         app.include_router(router)
 
     @app.exception_handler(HTTPException)

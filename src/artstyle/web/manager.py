@@ -22,7 +22,7 @@ from typing import Any
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.record import json_safe
 from artstyle.web import QUEUE_LIMIT, worker
-from artstyle.web.store import STATUSES, NotFound, Store, log
+from artstyle.web.store import STATUSES, NotFound, Store, log, new_id
 
 FINISHED = STATUSES[2:]
 #: At most this many points of a loss curve are kept (thinned evenly as it grows).
@@ -213,10 +213,64 @@ class Manager:
 
     def submit(self, kind: str, task: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            if not self.accepting:
-                raise QueueFull("the server is stopping")
-            if len(self.queue) >= self.queue_limit:
-                raise QueueFull(f"the queue is full ({self.queue_limit} jobs waiting); wait or cancel one")
+            self._room(1)
+            job = self._add(kind, task, info)
+            self._dispatch()
+            return self.view(job["id"])
+
+    def submit_group(self, kind: str, jobs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+        """A batch: one job per photo, queued together as one group, or none of them (a batch
+        over the queue's room is refused whole)."""
+        with self.lock:
+            self._room(len(jobs))
+            group = new_id()
+            added = []
+            try:
+                for i, (task, info) in enumerate(jobs):
+                    member = {"group": group, "group_index": i, "group_size": len(jobs)}
+                    added.append(self._add(kind, task, {**info, **member}))
+            except ArtstyleError:
+                for job in added:  # (nothing queued half)
+                    self._drop(job["id"])
+                raise
+            self._dispatch()
+            return {"id": group, "jobs": [self.view(j["id"]) for j in added]}
+
+    def group(self, group: str) -> list[str]:
+        with self.lock:
+            ids = [i for i, r in self.jobs.items() if r.get("group") == group]
+        if not ids:
+            raise NotFound(f"no group {group[:40]!r}")
+        return sorted(ids, key=lambda i: self.jobs[i].get("group_index", 0))
+
+    def cancel_group(self, group: str) -> dict[str, Any]:
+        """Cancel every queued or running job of a group (finished ones stay)."""
+        with self.lock:
+            ids = self.group(group)
+            for job_id in ids:
+                if self.jobs[job_id]["status"] not in FINISHED:
+                    self.cancel_or_delete(job_id)
+            return {"id": group, "jobs": [self.view(i) for i in ids]}
+
+    def _room(self, n: int) -> None:
+        if not self.accepting:
+            raise QueueFull("the server is stopping")
+        if len(self.queue) + n > self.queue_limit:
+            waiting = f"{len(self.queue)} waiting" if self.queue else "none waiting"
+            raise QueueFull(
+                f"the queue is full: it holds {self.queue_limit} jobs ({waiting}) and {n} more do not "
+                "fit; wait or cancel some"
+            )
+
+    def _drop(self, job_id: str) -> None:
+        with contextlib.suppress(ValueError):
+            self.queue.remove(job_id)
+        self.jobs.pop(job_id, None)
+        with contextlib.suppress(ArtstyleError):
+            self.store.delete_job(job_id)
+
+    def _add(self, kind: str, task: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
             job_id, folder = self.store.create_job_dir()
             rec = {
                 "id": job_id,
@@ -235,7 +289,6 @@ class Manager:
                 raise
             self.jobs[job_id] = rec
             self.queue.append(job_id)
-            self._dispatch()
             return self.view(job_id)
 
     def view(self, job_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ Layout (``--data``)::
     jobs/<id>/preview.png  the latest image of a running job
     jobs/<id>/result.png   the result (also of a cancelled or interrupted job); result.png.json: sidecar
     jobs/<id>/run/         an experiment's output folder (report.html, images, sheets)
+    timings.json           this machine's measured seconds per iteration (the estimates before Start)
     damaged/               records that failed their check when read, set aside (never deleted)
 
 Every record is checked as it is read (:func:`job_problem`, :func:`image_problem`); one that fails
@@ -56,6 +57,8 @@ THUMB = 320
 #: A job's states; the last four are final.
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 KINDS = ("stylize", "experiment")
+#: The measured speeds of this machine (:mod:`artstyle.timing`), beside the jobs.
+TIMINGS = "timings.json"
 
 log = logging.getLogger("artstyle.studio")
 #: Uploads decoded at once (one costs up to about 360 MB: ``benchmarks/memory.py --decoding``).

@@ -37,7 +37,10 @@ from artstyle.masks import as_masks
 from artstyle.plan import Plan
 from artstyle.pyramid import used_sides
 from artstyle.record import Source, json_bytes, sidecar_data, sidecar_path
+from artstyle.runtime import resolve_device
 from artstyle.stylizer import Step, Stylizer, finish_image
+from artstyle.timing import Timings, setup_key
+from artstyle.web.store import TIMINGS
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
 PREVIEW_SECONDS = 1.0
@@ -144,6 +147,11 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
             _write(folder, e.last_good, None, cfg, sources(), task, str(e), getattr(e, "history", []))
         return "failed", {"message": str(e), "has_image": e.last_good is not None}
     _write(folder, result.image, result, cfg, sources(), task)
+    if not result.interrupted:  # (this machine's speed, for the next estimates before Start)
+        timings = Timings(folder.parent.parent / TIMINGS)
+        timings.record(
+            setup_key(cfg, resolve_device(cfg.device).type), result.history, result.timings["total_s"]
+        )
     final = result.history[-1] if result.history else {}
     data = {
         "has_image": True,

@@ -8,18 +8,24 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from artstyle.errors import ArtstyleError
+from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError, StorageError
 from artstyle.masks import as_masks
-from artstyle.runtime import resolve_device
+from artstyle.plan import Plan, estimate_memory, plan_run
+from artstyle.runtime import available_memory, memory_budget, resolve_device
 from artstyle.stylizer import preflight
+from artstyle.timing import Timings, setup_key
 from artstyle.web.manager import FINISHED, Manager
 from artstyle.web.routes.common import (
+    Limits,
     LimitsDep,
     ManagerDep,
     StoreDep,
@@ -29,29 +35,45 @@ from artstyle.web.routes.common import (
     read_form,
 )
 from artstyle.web.settings import check_settings
-from artstyle.web.store import NotFound, Store
+from artstyle.web.store import TIMINGS, NotFound, Store, display_name
 
 router = APIRouter(prefix="/api/jobs")
+groups = APIRouter(prefix="/api/groups")
 
 
-@router.post("", status_code=201)
-async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits: LimitsDep) -> dict[str, Any]:
-    form = await read_form(request, files=1 + limits.max_styles)
-    kind = str(form.get("kind") or "stylize")
-    contents = [await image_ref(store, x, "content") for x in form.getlist("content")]
-    styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
+@dataclass
+class Request_:
+    """A stylize request read and checked: its photos (with the ones that could not be used),
+    paintings, masks, settings."""
+
+    contents: list[dict[str, Any]]
+    skipped: list[dict[str, str]]
+    styles: list[dict[str, Any]]
+    masks: list[dict[str, Any]]
+    preset: str
+    cfg: StyleConfig
+
+
+async def _read_stylize(form: Any, store: Store, limits: Limits) -> Request_:
+    """The photos (a batch: each its own job; one that is not an image is skipped and listed),
+    paintings, masks and settings of a form, checked; any other problem is an ArtstyleError."""
+    contents, skipped = [], []
+    for item in form.getlist("content"):
+        try:
+            contents.append(await image_ref(store, item, "content"))
+        except ArtstyleError as e:
+            if isinstance(e, StorageError):
+                raise
+            name = getattr(item, "filename", None) or str(item)[:40]
+            skipped.append({"name": display_name(name), "error": store.public(str(e))})
     if not contents:
-        raise ArtstyleError("a photo is needed: the field 'content' (a file or an image id)")
+        first = f": {skipped[0]['error']}" if skipped else ""
+        raise ArtstyleError(f"a photo is needed: the field 'content' (a file or an image id){first}")
+    styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
     if not styles:
         raise ArtstyleError("at least one painting is needed: the field 'style' (files or image ids)")
     if len(styles) > limits.max_styles:
         raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
-    if kind == "experiment":
-        return await _submit_experiment(form, contents, styles, store, manager)
-    if kind != "stylize":
-        raise ArtstyleError(f"unknown kind {kind[:40]!r}; stylize or experiment")
-    if len(contents) != 1:
-        raise ArtstyleError(f"{len(contents)} photos; a job paints one (an experiment takes several)")
     settings = parse_json(str(form.get("settings") or "{}"), "settings")
     preset_name = str(form.get("preset") or "default")
     cfg, _, error = check_settings(preset_name, settings)
@@ -64,29 +86,100 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
             "painted in tiles by the command line (artstyle stylize --size ...)"
         )
     masks = [await image_ref(store, x, "mask") for x in form.getlist("mask")]
-    mask_paths = [str(store.image_path(m["id"])) for m in masks]
     if masks:
-        await run_in_threadpool(as_masks, mask_paths, len(styles))  # count, empty masks
-    sizes = [(m["width"], m["height"]) for m in (contents[0], *styles)]
-    await run_in_threadpool(preflight, sizes[0], sizes[1:], cfg, resolve_device(cfg.device))
-    task = {
-        "config": cfg.to_dict(),
-        "content": str(store.image_path(contents[0]["id"])),
-        "styles": [str(store.image_path(m["id"])) for m in styles],
-        "style_ids": [m["id"] for m in styles],
-        "content_meta": contents[0],
-        "styles_meta": styles,
-        "masks": mask_paths,
-        "mask_ids": [m["id"] for m in masks],
+        await run_in_threadpool(as_masks, [str(store.image_path(m["id"])) for m in masks], len(styles))
+    return Request_(contents, skipped, styles, masks, preset_name, cfg)
+
+
+def _plan(req: Request_, content: dict[str, Any]) -> Plan:
+    sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
+    return preflight(sizes[0], sizes[1:], req.cfg, resolve_device(req.cfg.device))
+
+
+def _estimate(req: Request_, content: dict[str, Any], timings: Timings) -> dict[str, Any]:
+    """Time and peak memory of one photo's run, before it starts (a refusal is its ``error``)."""
+    device = resolve_device(req.cfg.device)
+    sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
+    plan = plan_run(sizes[0], sizes[1:], req.cfg, memory_budget(req.cfg, device))
+    out: dict[str, Any] = {
+        **timings.estimate(plan, setup_key(req.cfg, device.type)).describe(),
+        "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),
+        "size": list(plan.full),
+        "tiled": plan.tiled,
     }
-    info = {
-        "content": public_image(contents[0]),
-        "styles": [public_image(m) for m in styles],
-        "masks": [public_image(m) for m in masks],
-        "preset": preset_name,
-        "settings": cfg.to_dict(),
+    try:
+        preflight(sizes[0], sizes[1:], req.cfg, device)
+    except ArtstyleError as e:
+        out["error"] = str(e)
+    return out
+
+
+@router.post("/estimate")
+async def estimate(request: Request, store: StoreDep, limits: LimitsDep) -> dict[str, Any]:
+    """What Start would cost: per photo and in all, seconds (this machine's measured speed, or a
+    prior before its first run) and peak memory; ``error`` when a run cannot fit."""
+    form = await read_form(request, files=limits.queue_limit + 2 * limits.max_styles)
+    req = await _read_stylize(form, store, limits)
+    timings = Timings(store.root / TIMINGS)
+    each = [await run_in_threadpool(_estimate, req, c, timings) for c in req.contents]
+    available = available_memory()
+    return {
+        "jobs": each,
+        "seconds": round(sum(e["seconds"] for e in each), 1),
+        "basis": each[0]["basis"],
+        "memory_gb": max(e["memory_gb"] for e in each),
+        "available_gb": round(available / 2**30, 1) if available else None,
+        "error": next((e["error"] for e in each if "error" in e), None),
+        "skipped": req.skipped,
     }
-    return manager.submit("stylize", task, info)
+
+
+@router.post("", status_code=201)
+async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits: LimitsDep) -> dict[str, Any]:
+    """One job, or with several ``content`` fields a batch: one job per photo, as one group."""
+    form = await read_form(request, files=limits.queue_limit + 2 * limits.max_styles)
+    kind = str(form.get("kind") or "stylize")
+    if kind == "experiment":
+        contents = [await image_ref(store, x, "content") for x in form.getlist("content")]
+        styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
+        if not contents or not styles:
+            raise ArtstyleError("an experiment needs photos ('content') and paintings ('style')")
+        if len(styles) > limits.max_styles:
+            raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
+        return await _submit_experiment(form, contents, styles, store, manager)
+    if kind != "stylize":
+        raise ArtstyleError(f"unknown kind {kind[:40]!r}; stylize or experiment")
+    batch = len(form.getlist("content")) > 1
+    req = await _read_stylize(form, store, limits)
+    timings = Timings(store.root / TIMINGS)
+    jobs = []
+    for content in req.contents:  # (every photo is checked before any is queued)
+        await run_in_threadpool(_plan, req, content)
+        est = await run_in_threadpool(_estimate, req, content, timings)
+        mask_paths = [str(store.image_path(m["id"])) for m in req.masks]
+        task = {
+            "config": req.cfg.to_dict(),
+            "content": str(store.image_path(content["id"])),
+            "styles": [str(store.image_path(m["id"])) for m in req.styles],
+            "style_ids": [m["id"] for m in req.styles],
+            "content_meta": content,
+            "styles_meta": req.styles,
+            "masks": mask_paths,
+            "mask_ids": [m["id"] for m in req.masks],
+        }
+        info = {
+            "content": public_image(content),
+            "styles": [public_image(m) for m in req.styles],
+            "masks": [public_image(m) for m in req.masks],
+            "preset": req.preset,
+            "settings": req.cfg.to_dict(),
+            "estimate": {k: est[k] for k in ("seconds", "basis", "memory_gb")},
+        }
+        jobs.append((task, info))
+    if not batch:
+        return manager.submit("stylize", *jobs[0])
+    group = manager.submit_group("stylize", jobs)
+    return {"group": group["id"], "jobs": group["jobs"], "skipped": req.skipped}
 
 
 async def _submit_experiment(
@@ -194,3 +287,51 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 def _no_cache() -> dict[str, str]:
     return {"Cache-Control": "no-store"}
+
+
+# ---- groups (batches) -------------------------------------------------------------------------------
+
+
+@groups.get("/{group_id}")
+async def group(group_id: str, manager: ManagerDep) -> dict[str, Any]:
+    """A batch: its jobs in order, and how many are finished."""
+    jobs = [manager.view(i) for i in manager.group(group_id)]
+    done = sum(j["status"] in FINISHED for j in jobs)
+    return {"id": group_id, "jobs": jobs, "finished": done, "size": len(jobs)}
+
+
+@groups.delete("/{group_id}")
+async def cancel_group(group_id: str, manager: ManagerDep) -> dict[str, Any]:
+    """Cancel every queued or running job of a batch."""
+    return await run_in_threadpool(manager.cancel_group, group_id)
+
+
+@groups.get("/{group_id}/zip")
+async def group_zip(group_id: str, store: StoreDep, manager: ManagerDep) -> Response:
+    """The batch's images with their sidecars, named after the photos, as one zip."""
+    ids = manager.group(group_id)
+    data = await run_in_threadpool(_zip, store, manager, ids)
+    headers = {"Content-Disposition": f'attachment; filename="artstyle-{group_id[:8]}.zip"', **_no_cache()}
+    return Response(data, media_type="application/zip", headers=headers)
+
+
+def _zip(store: Store, manager: Manager, ids: list[str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    used: set[str] = set()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # (PNGs are compressed already)
+        for i, job_id in enumerate(ids, 1):
+            rec = manager.view(job_id)
+            if not rec.get("has_image"):
+                continue
+            stem = Path(str(rec.get("content", {}).get("name") or "photo")).stem[:60] or "photo"
+            name = f"{i:03d}-{stem}"
+            while name in used:
+                name += "_"
+            used.add(name)
+            with contextlib.suppress(NotFound, OSError):
+                z.writestr(f"{name}.png", store.job_file(job_id, "result.png").read_bytes())
+                z.writestr(f"{name}.png.json", store.job_file(job_id, "result.png.json").read_bytes())
+    return buf.getvalue()
