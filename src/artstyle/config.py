@@ -640,7 +640,11 @@ def schema() -> dict[str, Any]:
                 entry["minimum" if key == "lo" else "maximum"] = f.metadata[key]
                 entry["exclusive_" + ("minimum" if key == "lo" else "maximum")] = f.metadata[f"{key}_open"]
         out.append(entry)
-    return {"fields": out, "presets": {name: preset(name).to_dict() for name in PRESETS}}
+    return {
+        "fields": out,
+        "presets": {name: preset(name).to_dict() for name in PRESETS},
+        "strength_curve": [list(point) for point in STRENGTH_CURVE],
+    }
 
 
 def _schema_type(tp: Any) -> str:

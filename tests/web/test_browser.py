@@ -69,6 +69,9 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("files")
     out = {"photo": d / "photo.png", "painting": d / "painting.png", "bad": d / "bad.png"}
+    for i in range(3):
+        out[f"batch{i}"] = d / f"batch{i}.png"
+        gradient_image(80, 64, seed=10 + i).save(out[f"batch{i}"])
     gradient_image(96, 72, seed=5).save(out["photo"])
     stripes_image(64, 64).save(out["painting"])
     out["bad"].write_text("this is not an image")
@@ -88,9 +91,15 @@ def page(server: str) -> Iterator[tuple[Page, list[str]]]:
         browser.close()
 
 
+#: Opens every <details> around an element (a field's group, and Advanced around them all).
+OPEN_DETAILS = (
+    "e => { for (let d = e.closest('details'); d; d = d.parentElement.closest('details')) d.open = true; }"
+)
+
+
 def settings(pg: Page, **values: Any) -> None:
     for name, value in values.items():
-        pg.eval_on_selector(f"#f-{name}", "e => { e.closest('details').open = true; }")
+        pg.eval_on_selector(f"#f-{name}", OPEN_DETAILS)
         pg.fill(f"#f-{name}", str(value))
     pg.wait_for_timeout(400)  # the form's check is debounced
 
@@ -183,4 +192,154 @@ def test_use_these_settings_again_fills_the_form(page: tuple[Page, list[str]], s
     pg.set_viewport_size({"width": 390, "height": 844})  # a phone-sized window
     pg.wait_for_timeout(300)
     pg.screenshot(path=shots / "05-phone.png", full_page=False)
+    assert problems == []
+
+
+# ---- the studio for people who paint (issue 20) ------------------------------------------------------
+
+
+def desktop(pg: Page) -> None:
+    pg.set_viewport_size({"width": 1280, "height": 900})
+    pg.wait_for_timeout(200)
+
+
+def test_the_simple_panel_shows_four_controls_and_advanced_is_folded(
+    page: tuple[Page, list[str]], shots: Path
+) -> None:
+    pg, problems = page
+    desktop(pg)
+    pg.reload()
+    expect(pg.locator("#strength")).to_be_visible()
+    expect(pg.locator("#sizes input")).to_have_count(5)  # Preview ... Poster XL (4096, the studio's limit)
+    expect(pg.locator("#colors")).to_be_visible()
+    expect(pg.locator("#preset")).to_have_value("default")
+    expect(pg.locator("#f-style_weight")).to_be_hidden()  # folded under Advanced
+    pg.screenshot(path=shots / "10-simple.png", full_page=True)
+    height = pg.evaluate("document.querySelector('#settings').getBoundingClientRect().height")
+    assert height < 900, f"the settings panel is {height} px tall"
+    assert problems == []
+
+
+def test_the_strength_slider_changes_the_settings_sent(page: tuple[Page, list[str]]) -> None:
+    pg, problems = page
+    pg.locator("#strength").fill("30")
+    expect(pg.locator("#strength-out")).to_have_text("30 %")
+    expect(pg.locator("#f-style_strength")).to_have_value("30")
+    expect(pg.locator("#strength-help")).to_contain_text("style weight 20")
+    with pg.expect_request(lambda r: r.url.endswith("/api/jobs/estimate") and r.method == "POST") as req:
+        pg.locator("#strength").fill("31")
+    assert '"style_strength": 31' in (req.value.post_data or "").replace('":31', '": 31')
+    assert problems == []
+
+
+def test_size_sets_the_size_and_the_estimate_is_shown_or_refused(
+    page: tuple[Page, list[str]], shots: Path
+) -> None:
+    pg, problems = page
+    pg.check("#size-1024")
+    expect(pg.locator("#f-size")).to_have_value("1024")
+    pg.check("#size-256")
+    expect(pg.locator("#f-size")).to_have_value("256")
+    expect(pg.locator("#estimate")).to_contain_text("about", timeout=10_000)
+    expect(pg.locator("#estimate")).to_contain_text("peak memory")
+    pg.screenshot(path=shots / "11-estimate.png", full_page=False)
+    settings(pg, max_memory=0.5)
+    pg.check("#size-4096")
+    expect(pg.locator("#estimate")).to_contain_text("memory", timeout=10_000)
+    expect(pg.locator("#estimate")).to_have_class(re.compile("err"))
+    expect(pg.locator("#start")).to_be_disabled()
+    pg.screenshot(path=shots / "12-refused.png", full_page=False)
+    settings(pg, max_memory=0)
+    pg.check("#size-256")
+    expect(pg.locator("#estimate")).not_to_have_class(re.compile("err"), timeout=10_000)
+    assert problems == []
+
+
+def test_adding_a_painting_replaces_the_built_in(
+    page: tuple[Page, list[str]], files: dict[str, Path]
+) -> None:
+    pg, problems = page
+    pg.reload()
+    expect(pg.locator(".painting")).to_have_count(1)
+    expect(pg.locator(".painting .name")).to_contain_text("built-in")
+    pg.set_input_files("#painting-file", str(files["painting"]))
+    expect(pg.locator(".painting")).to_have_count(1)
+    expect(pg.locator(".painting .name")).to_have_text("painting.png")
+    expect(pg.locator(".painting input[type=number]")).to_have_count(0)  # no blend weight for one painting
+    pg.locator("#library .thumb", has_text="built-in painting").locator(
+        "button", has_text="+ painting"
+    ).click()
+    expect(pg.locator(".painting")).to_have_count(2)  # a deliberate blend, with its weights
+    expect(pg.locator(".painting input[type=number]")).to_have_count(2)
+    pg.locator(".painting").nth(1).locator("button").click()
+    expect(pg.locator(".painting")).to_have_count(1)
+    assert problems == []
+
+
+def test_a_batch_of_three_photos_gives_three_results_and_one_zip(
+    page: tuple[Page, list[str]], files: dict[str, Path], shots: Path
+) -> None:
+    import io
+    import zipfile
+
+    pg, problems = page
+    pg.set_input_files("#photo-file", [str(files[f"batch{i}"]) for i in range(3)])
+    expect(pg.locator("#photos li")).to_have_count(3)
+    settings(pg, size=64, scales=1, iterations=6)
+    expect(pg.locator("#start")).to_have_text("Start 3 pictures")
+    expect(pg.locator("#estimate")).to_contain_text("3 pictures", timeout=10_000)
+    pg.click("#start")
+    group = pg.locator(".group").first
+    expect(group).to_contain_text("Batch of 3 photos")
+    expect(group.locator(".group-count")).to_have_text("3/3 finished", timeout=90_000)
+    expect(pg.locator(".card .badge.done")).to_have_count(4, timeout=10_000)  # (and the first test's)
+    pg.screenshot(path=shots / "13-batch.png", full_page=True)
+    with pg.expect_download() as dl:
+        group.locator("a", has_text="zip").click()
+    names = zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes())).namelist()
+    assert sorted(n for n in names if n.endswith(".png")) == [
+        "001-batch0.png",
+        "002-batch1.png",
+        "003-batch2.png",
+    ]
+    assert len(names) == 6
+    assert problems == []
+
+
+def test_the_viewer_opens_zooms_and_closes_with_the_keyboard(
+    page: tuple[Page, list[str]], shots: Path
+) -> None:
+    pg, problems = page
+    pg.locator(".card button.open").first.click()
+    expect(pg.locator("#viewer")).to_be_visible()
+    first = pg.text_content("#viewer-title")
+    pg.keyboard.press("ArrowRight")
+    expect(pg.locator("#viewer-title")).not_to_have_text(first or "")
+    pg.keyboard.press("ArrowLeft")
+    expect(pg.locator("#viewer-title")).to_have_text(first or "")
+    pg.locator("#viewer-slider").fill("50")
+    pg.screenshot(path=shots / "14-viewer.png", full_page=False)
+    pg.keyboard.press("z")
+    expect(pg.locator("#viewer-stage")).to_have_class(re.compile("actual"))
+    width = pg.evaluate("document.querySelector('#viewer-result').getBoundingClientRect().width")
+    natural = pg.evaluate("document.querySelector('#viewer-result').naturalWidth")
+    assert abs(width - natural) < 1, (width, natural)  # 1:1
+    pg.screenshot(path=shots / "15-viewer-1to1.png", full_page=False)
+    pg.keyboard.press("Escape")
+    expect(pg.locator("#viewer")).to_be_hidden()
+    assert problems == []
+
+
+def test_phone_width_has_no_horizontal_scroll(page: tuple[Page, list[str]], shots: Path) -> None:
+    pg, problems = page
+    pg.set_viewport_size({"width": 390, "height": 844})
+    pg.wait_for_timeout(300)
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+    pg.locator(".card button.open").first.click()
+    expect(pg.locator("#viewer")).to_be_visible()
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+    pg.screenshot(path=shots / "16-phone-viewer.png", full_page=False)
+    pg.keyboard.press("Escape")
+    pg.screenshot(path=shots / "17-phone.png", full_page=True)
+    desktop(pg)
     assert problems == []

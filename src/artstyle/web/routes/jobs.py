@@ -100,7 +100,10 @@ def _estimate(req: Request_, content: dict[str, Any], timings: Timings) -> dict[
     """Time and peak memory of one photo's run, before it starts (a refusal is its ``error``)."""
     device = resolve_device(req.cfg.device)
     sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
-    plan = plan_run(sizes[0], sizes[1:], req.cfg, memory_budget(req.cfg, device))
+    try:
+        plan = plan_run(sizes[0], sizes[1:], req.cfg, memory_budget(req.cfg, device))
+    except ArtstyleError as e:  # (not even in tiles)
+        return {"seconds": None, "basis": None, "memory_gb": None, "error": str(e)}
     out: dict[str, Any] = {
         **timings.estimate(plan, setup_key(req.cfg, device.type)).describe(),
         "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),
@@ -123,11 +126,12 @@ async def estimate(request: Request, store: StoreDep, limits: LimitsDep) -> dict
     timings = Timings(store.root / TIMINGS)
     each = [await run_in_threadpool(_estimate, req, c, timings) for c in req.contents]
     available = available_memory()
+    known = [e for e in each if e["seconds"] is not None]
     return {
         "jobs": each,
-        "seconds": round(sum(e["seconds"] for e in each), 1),
-        "basis": each[0]["basis"],
-        "memory_gb": max(e["memory_gb"] for e in each),
+        "seconds": round(sum(e["seconds"] for e in known), 1) if known else None,
+        "basis": known[0]["basis"] if known else None,
+        "memory_gb": max(e["memory_gb"] for e in known) if known else None,
         "available_gb": round(available / 2**30, 1) if available else None,
         "error": next((e["error"] for e in each if "error" in e), None),
         "skipped": req.skipped,
