@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from artstyle.cli import main
-from tests.conftest import gradient_image
+from tests.conftest import gradient_image, stripes_image
 
 FAST = [
     "--size",
@@ -259,3 +259,64 @@ def test_tiles_that_cannot_work_are_one_line_before_any_work(tmp_path, photo, pa
         code, output, _ = run("stylize", photo, painting, "-o", out, *FAST, *flags)
         assert code != 0 and message in output and output.count("\n") == 1, output
         assert not out.exists()
+
+
+@pytest.mark.usefixtures("tiny_weights")
+def test_a_folder_of_photos_is_painted_into_a_folder_and_a_rerun_skips_them(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        gradient_image(56, 48, seed=i).save(photos / f"p{i}.jpg")
+    (photos / "broken.png").write_bytes(b"not a picture")
+    stripes_image().save(tmp_path / "painting.png")
+    fast = ["--size", "40", "--scales", "1", "--iterations", "2", "-q"]
+    out = tmp_path / "out"
+    args = ["stylize", str(photos), str(tmp_path / "painting.png"), "-o", str(out), *fast]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 1, first.output  # one photo failed; the others are done
+    assert "failed: " in first.output and "broken.png" in first.output and "Traceback" not in first.output
+    assert sorted(p.name for p in out.iterdir()) == [f"p{i}.png{x}" for i in range(3) for x in ("", ".json")]
+    made = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    (photos / "broken.png").unlink()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "3 already up to date" in again.output
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == made  # nothing painted twice
+    # several photos named one by one, the paintings after --style
+    two = tmp_path / "two"
+    args = [
+        "stylize",
+        str(photos / "p0.jpg"),
+        str(photos / "p1.jpg"),
+        "--style",
+        str(tmp_path / "painting.png"),
+    ]
+    r = CliRunner().invoke(main, [*args, "-o", str(two), *fast])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in two.glob("*.png")) == ["p0.png", "p1.png"]
+
+
+def test_a_batch_says_what_is_wrong_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    gradient_image().save(tmp_path / "p.png")
+    for args, message in (
+        (
+            ["stylize", str(tmp_path / "empty"), str(tmp_path / "p.png"), "-o", str(tmp_path / "o")],
+            "no images",
+        ),
+        (
+            [
+                "stylize",
+                str(tmp_path / "p.png"),
+                str(tmp_path / "p.png"),
+                "--style",
+                str(tmp_path / "p.png"),
+                "-o",
+                str(tmp_path / "o.png"),
+            ],
+            "-o is a folder",
+        ),
+        (["stylize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png")], "at least one painting"),
+    ):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output, r.output

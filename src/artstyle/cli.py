@@ -239,8 +239,21 @@ class _ListCommand(click.Command):
 
 @main.command(cls=_ListCommand)
 @click.argument("content", type=click.Path(dir_okay=True))
-@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png, .jpg, ...).")
+@click.argument("styles", nargs=-1, required=False, type=click.Path(dir_okay=True))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    help="Output image (.png, .jpg, ...); with several photos, a folder.",
+)
+@click.option(
+    "--style",
+    "style_opts",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="The paintings, after several photos: every argument is then a photo (or a folder of them).",
+)
 @click.option(
     "--style-masks",
     "style_masks",
@@ -264,6 +277,7 @@ def stylize(
     content: str,
     styles: tuple[str, ...],
     output: str,
+    style_opts: tuple[str, ...],
     style_masks: tuple[str, ...],
     style_region_map: str | None,
     region_colors: str,
@@ -281,12 +295,28 @@ def stylize(
     --style-region-map: each painting in its own part of the picture).
 
     A picture too large for the memory (--max-memory) is painted in tiles; a stopped run of it
-    continues with the same command. With --runner ray its tiles are spread over a Ray cluster."""
+    continues with the same command. With --runner ray its tiles are spread over a Ray cluster.
+
+    \b
+    Several photos, each its own picture in the folder -o (re-running skips finished ones):
+    artstyle stylize photos/ painting.jpg -o out/
+    artstyle stylize a.jpg b.jpg c.jpg --style painting.jpg -o out/"""
     from artstyle.files import check_name, sha256_file
     from artstyle.jobs import JobOptions, run_job
     from artstyle.record import Source, check_output
 
     cfg = build_config(kwargs)
+    photos = [content, *styles] if style_opts else [content]
+    styles = style_opts or styles
+    if not styles:
+        raise click.UsageError("give at least one painting: STYLE, or --style after several photos")
+    if len(photos) > 1 or Path(content).is_dir():
+        if style_masks or style_region_map:
+            raise ArtstyleError("--style-masks and --style-region-map paint one photo; give one")
+        _stylize_batch(
+            photos, styles, output, cfg, overwrite, quiet, _encoding(output + "/x.png", quality, bit_depth)
+        )
+        return
     encoding = _encoding(output, quality, bit_depth)
     masks, mask_files = _masks(style_masks, style_region_map, region_colors, len(styles))
     from artstyle.state import state_dir
@@ -332,6 +362,67 @@ def stylize(
 
             ray.shutdown()
     _finish(out, result)
+
+
+def _stylize_batch(
+    photos: list[str],
+    paintings: tuple[str, ...],
+    output: str,
+    cfg: Any,
+    overwrite: bool,
+    quiet: bool,
+    encoding: Any,
+) -> None:
+    """``stylize`` of several photos (files, or folders of them) into the folder ``output``."""
+    from artstyle.images import SAVE_FORMATS, image_files
+    from artstyle.jobs import JobOptions, run_batch
+    from artstyle.pyramid import used_sides
+    from artstyle.record import Source
+
+    outdir = Path(output)
+    if outdir.suffix.lower() in SAVE_FORMATS:
+        raise ArtstyleError(
+            f"{outdir}: with several photos, -o is a folder (each picture is named after its photo)"
+        )
+    files: list[Path] = []
+    for p in map(Path, photos):
+        if p.is_dir():
+            found = image_files(p)
+            if not found:
+                raise ArtstyleError(f"{p}: a folder with no images ({', '.join(sorted(SAVE_FORMATS))})")
+            files += found
+        else:
+            files.append(p)
+    if outdir.exists() and not outdir.is_dir():
+        raise ArtstyleError(f"{outdir}: is a file; -o is a folder with several photos")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ArtstyleError(f"{outdir}: cannot make the folder ({e.strerror or e})") from None
+    photo_side, painting_side = used_sides(cfg)
+    sources = [Source.from_path(p, painting_side) for p in paintings]
+    opts = JobOptions(overwrite=overwrite, progress=not quiet, encoding=encoding)
+
+    def say(o: Any) -> None:
+        extra = f": {o.message}" if o.status in ("failed", "skipped") else ""
+        click.echo(f"{o.status}: {o.photo} -> {o.output}{extra}", err=True)
+
+    outcomes = run_batch(files, sources, outdir, cfg, opts, need=photo_side, report=say)
+    failed = [o for o in outcomes if o.status == "failed"]
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    done = sum(o.status == "done" for o in outcomes)
+    click.echo(
+        f"{done + skipped} of {len(files)} pictures in {outdir} ({skipped} already up to date)"
+        + (f"; {len(failed)} failed" if failed else ""),
+        err=True,
+    )
+    if outcomes and outcomes[-1].status == "interrupted":
+        click.echo(
+            f"interrupted: the picture so far is in {outcomes[-1].output}; the same command goes on", err=True
+        )
+        sys.exit(exit_status())
+    if failed:
+        sys.exit(1)
 
 
 def _masks(

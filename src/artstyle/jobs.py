@@ -9,6 +9,7 @@ The algorithm lives in :mod:`artstyle.stylizer` and knows nothing of files; the 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ from tqdm import tqdm
 from artstyle.config import StyleConfig, from_dict
 from artstyle.console import Interrupts, Progress
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.files import OutputExistsError
+from artstyle.files import OutputExistsError, sha256_file
 from artstyle.images import Encoding, encode_image, save_image
 from artstyle.record import (
     Source,
     check_output,
     checkpoint_path,
+    finished_run,
     input_paths,
     json_safe,
     sidecar_data,
@@ -47,6 +49,7 @@ class JobOptions:
     masks: list[Image.Image] | None = None  # one per painting (artstyle.masks), recorded in extra
     painter: TilePainter | None = None  # paints tiled levels elsewhere (artstyle.cluster.RayPainter)
     encoding: Encoding = field(default_factory=Encoding)  # JPEG/WebP quality, 8 or 16 bits
+    stylizer: Stylizer | None = None  # one made before (a batch: the network and targets once)
 
 
 def run_job(
@@ -63,7 +66,7 @@ def run_job(
     opts = opts or JobOptions()
     inputs = input_paths(content, styles)
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
-    stylizer = Stylizer([s.image for s in styles], cfg, log=log)
+    stylizer = opts.stylizer or Stylizer([s.image for s in styles], cfg, log=log)
     plan = stylizer.plan(content.image.size)  # (the one preflight of the run)
     if opts.painter is not None:
         if plan.tiled:
@@ -186,3 +189,65 @@ def execute_run(
         "image": encode_image(result.image, output_name),
         "sidecar": json_safe(side),
     }
+
+
+@dataclass
+class BatchOutcome:
+    """What became of one photo of a batch: ``done``, ``skipped`` (its picture is up to date),
+    ``failed`` (with the reason; the others go on) or ``interrupted`` (Ctrl-C: the batch stops)."""
+
+    photo: Path
+    output: Path
+    status: str
+    message: str = ""
+
+
+def batch_outputs(photos: Sequence[Path], outdir: Path, suffix: str = ".png") -> list[Path]:
+    """Each photo's output in ``outdir``: its name with ``suffix`` (``a.jpg`` -> ``a.png``; a
+    second ``a`` from another folder or format becomes ``a-2.png``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in photos:
+        stem = p.stem
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(outdir / (f"{stem}{suffix}" if seen[stem] == 1 else f"{stem}-{seen[stem]}{suffix}"))
+    return out
+
+
+def run_batch(
+    photos: Sequence[Path],
+    styles: Sequence[Source],
+    outdir: Path,
+    cfg: StyleConfig,
+    opts: JobOptions,
+    need: int | None = None,
+    report: Any = None,
+) -> list[BatchOutcome]:
+    """Paint every photo with the same paintings and settings into ``outdir``, one after another
+    through one Stylizer: a photo whose picture there is up to date (same settings and inputs) is
+    skipped, a bad one is reported and the rest go on, Ctrl-C keeps the picture so far and stops.
+    ``report`` is called with each outcome."""
+    outputs = batch_outputs(photos, outdir)
+    style_shas = [s.sha256 for s in styles]
+    stylizer = Stylizer([s.image for s in styles], cfg)
+    outcomes: list[BatchOutcome] = []
+    for i, (photo, out) in enumerate(zip(photos, outputs, strict=True), start=1):
+        outcome = BatchOutcome(photo, out, "done")
+        try:
+            sha = sha256_file(photo)
+            if not opts.overwrite and finished_run(out, cfg.to_dict(), [sha, *style_shas]):
+                outcome.status, outcome.message = "skipped", "up to date"
+            else:
+                label = f"{i}/{len(photos)} {photo.name[:30]} "
+                job = dataclasses.replace(opts, label=label, stylizer=stylizer)
+                result = run_job(Source.from_path(photo, need), styles, out, cfg, job)
+                if result.interrupted:
+                    outcome.status = "interrupted"
+        except (ArtstyleError, OSError) as e:
+            outcome.status, outcome.message = "failed", str(e) if isinstance(e, ArtstyleError) else f"{e}"
+        outcomes.append(outcome)
+        if report is not None:
+            report(outcome)
+        if outcome.status == "interrupted":
+            break
+    return outcomes

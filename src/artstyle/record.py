@@ -77,6 +77,28 @@ class Source:
         }
 
 
+def finished_run(out: Path, config: dict[str, Any], shas: Sequence[str]) -> dict[str, Any] | None:
+    """The sidecar of ``out`` when it is a finished run (not interrupted, no error) with this
+    config and these inputs (``shas``: the photo's, then each painting's); else None. What makes a
+    re-run skip a picture it has already made."""
+    side = sidecar_path(out)
+    if not (out.is_file() and side.is_file()):
+        return None
+    try:
+        data = json.loads(side.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("interrupted") or data.get("error"):
+        return None
+    if data.get("config") != config:
+        return None
+    content, styles = data.get("content"), data.get("styles")
+    if not isinstance(content, dict) or not isinstance(styles, list):
+        return None
+    got = [content.get("sha256")] + [s.get("sha256") if isinstance(s, dict) else None for s in styles]
+    return data if got == list(shas) else None
+
+
 def input_paths(content: Source, styles: Sequence[Source]) -> list[Path]:
     """The files a run read (an output must never replace one of them)."""
     return [s.path for s in (content, *styles) if s.path is not None]

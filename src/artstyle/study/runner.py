@@ -12,29 +12,19 @@ from tqdm import tqdm
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes, sha256_file
 from artstyle.jobs import JobOptions, run_job
-from artstyle.record import Source, sidecar_path
+from artstyle.record import Source, finished_run, sidecar_path
 from artstyle.study.experiment import Experiment, Outcome, RunSpec, plan
 from artstyle.study.report import write_report
 
 
 def _up_to_date(spec: RunSpec, hashes: dict[Path, str]) -> dict[str, Any] | None:
     """The sidecar of a finished run with the same config and inputs, else None."""
-    side = sidecar_path(spec.output)
-    if not (spec.output.exists() and side.exists()):
+    if not (spec.output.exists() and sidecar_path(spec.output).exists()):
         return None
-    try:
-        data = json.loads(side.read_text())
-    except (OSError, ValueError):
-        return None
-    if data.get("interrupted") or data.get("error") or data.get("config") != spec.config.to_dict():
-        return None
-    paths = [data.get("content", {}).get("sha256")] + [s.get("sha256") for s in data.get("styles", [])]
     for p in (spec.content, spec.style):
         if p not in hashes:  # each input is hashed once per experiment, not once per run
             hashes[p] = sha256_file(p)
-    if paths != [hashes[spec.content], hashes[spec.style]]:
-        return None
-    return data
+    return finished_run(spec.output, spec.config.to_dict(), [hashes[spec.content], hashes[spec.style]])
 
 
 def run_experiment(
