@@ -718,6 +718,23 @@ def video(
 @click.option("--token", help="Access token (generated when --host is not loopback and none is given).")
 @click.option("--max-upload-mb", default=MAX_UPLOAD_MB, show_default=True, type=click.FloatRange(0.1, 2000))
 @click.option("--queue-limit", default=QUEUE_LIMIT, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--runner",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where jobs run: one worker process here, or Ray tasks on a cluster (several at once).",
+)
+@click.option(
+    "--ray-address", default=None, help="The Ray cluster (default: $RAY_ADDRESS, else a local Ray)."
+)
+@click.option(
+    "--ray-cpus-per-run",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="CPUs each job takes on the Ray cluster (its torch threads).",
+)
 def serve(
     host: str,
     port: int,
@@ -726,6 +743,9 @@ def serve(
     token: str | None,
     max_upload_mb: float,
     queue_limit: int,
+    runner: str,
+    ray_address: str | None,
+    ray_cpus_per_run: int,
 ) -> None:
     """Start the studio: a local web page to stylise, watch it paint, cancel, and keep a gallery."""
     try:
@@ -757,6 +777,9 @@ def serve(
         max_upload_mb=max_upload_mb,
         queue_limit=queue_limit,
         hosts=(*LOOPBACK, host) if loopback else None,
+        runner=runner,
+        ray_address=ray_address,
+        ray_cpus_per_job=ray_cpus_per_run,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

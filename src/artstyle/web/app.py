@@ -49,6 +49,7 @@ from starlette.requests import ClientDisconnect
 
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.web import MAX_STYLES, MAX_UPLOAD_MB, QUEUE_LIMIT
+from artstyle.web.executors import LocalExecutor, RayExecutor
 from artstyle.web.guard import LOOPBACK, Guard, error_response
 from artstyle.web.manager import Manager, QueueFull
 from artstyle.web.routes import config, images, jobs, page
@@ -69,11 +70,23 @@ def create_app(
     queue_limit: int = QUEUE_LIMIT,
     hosts: tuple[str, ...] | None = LOOPBACK,
     worker_init: str | None = None,
+    runner: str = "local",
+    ray_address: str | None = None,
+    ray_cpus_per_job: int = 1,
 ) -> FastAPI:
     """The studio app over the data folder ``data``. ``hosts``: the Host names accepted (None:
-    any, for a server on a public address, which then needs ``token``)."""
+    any, for a server on a public address, which then needs ``token``). ``runner``: ``local`` (one
+    worker process) or ``ray`` (jobs as Ray tasks on the cluster at ``ray_address``, several at
+    once; see :mod:`artstyle.web.executors`)."""
     store = Store(data)
-    manager = Manager(store, queue_limit=queue_limit, worker_init=worker_init)
+    if runner not in ("local", "ray"):
+        raise ArtstyleError(f"unknown runner {runner[:20]!r}; local or ray")
+    executor = (
+        RayExecutor(store.root, ray_address, ray_cpus_per_job, worker_init)
+        if runner == "ray"
+        else LocalExecutor(worker_init)
+    )
+    manager = Manager(store, queue_limit=queue_limit, executor=executor)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -11,8 +11,6 @@ its image; queued jobs are queued again.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
-import queue
 import shutil
 import threading
 import time
@@ -21,8 +19,9 @@ from typing import Any
 
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.record import json_safe
-from artstyle.web import QUEUE_LIMIT, worker
-from artstyle.web.store import STATUSES, NotFound, Store, log, new_id
+from artstyle.web import QUEUE_LIMIT
+from artstyle.web.executors import LocalExecutor, RayExecutor
+from artstyle.web.store import STATUSES, TIMINGS, NotFound, Store, log, new_id
 
 FINISHED = STATUSES[2:]
 #: At most this many points of a loss curve are kept (thinned evenly as it grows).
@@ -35,18 +34,22 @@ class QueueFull(ArtstyleError):
 
 class Manager:
     def __init__(
-        self, store: Store, *, queue_limit: int = QUEUE_LIMIT, worker_init: str | None = None
+        self,
+        store: Store,
+        *,
+        queue_limit: int = QUEUE_LIMIT,
+        worker_init: str | None = None,
+        executor: LocalExecutor | RayExecutor | None = None,
     ) -> None:
         self.store = store
         self.queue_limit = queue_limit
-        self.worker_init = worker_init
+        self.executor = executor or LocalExecutor(worker_init)
         self.lock = threading.RLock()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.queue: deque[str] = deque()
-        self.running: str | None = None
+        self.running: set[str] = set()
         self.seq = 0
         self.accepting = True
-        self._ctx = mp.get_context("spawn")  # (the web process has threads: never fork it)
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None
         self._saved_at: dict[str, float] = {}
@@ -60,51 +63,33 @@ class Manager:
             elif rec.get("status") == "queued":
                 self.queue.append(rec["id"])
             self.jobs[rec["id"]] = rec
-        self._start_worker()
+        self.executor.start()
         self._pump = threading.Thread(target=self._loop, name="artstyle-queue", daemon=True)
         self._pump.start()
 
-    def _start_worker(self) -> None:
-        self.tasks = self._ctx.Queue()
-        self.events = self._ctx.Queue()
-        self.cancel = self._ctx.Array("q", 2)
-        self.proc = self._ctx.Process(
-            target=worker.main,
-            args=(self.tasks, self.events, self.cancel, self.worker_init),
-            name="artstyle-worker",
-            daemon=True,
-        )
-        self.proc.start()
-
     def begin_stop(self) -> None:
-        """The server is stopping: take no more jobs, ask the running one to stop now (it keeps its
-        image: ``interrupted``), and let every event stream end (they watch :attr:`accepting`)."""
+        """The server is stopping: take no more jobs, ask the running ones to stop now (they keep
+        their image: ``interrupted``), and let every event stream end (they watch :attr:`accepting`)."""
         with self.lock:
             self.accepting = False
-            if self.running:
-                self.cancel[1] = 1
-                self.cancel[0] = self.jobs[self.running]["seq"]
+            for job_id in self.running:
+                self.executor.cancel(job_id, self.jobs[job_id]["seq"], stopping=True)
 
     def stop(self, wait: float = 20.0) -> None:
-        """Stop taking jobs; the running one stops within an iteration and keeps its image
+        """Stop taking jobs; the running ones stop within an iteration and keep their image
         (``interrupted``); queued ones stay queued for the next start."""
         self.begin_stop()
         deadline = time.monotonic() + wait
-        while self.running and time.monotonic() < deadline and self.proc.is_alive():
+        while self.running and time.monotonic() < deadline:
             time.sleep(0.05)
         self._stop.set()
         if self._pump:
             self._pump.join()
-        with contextlib.suppress(Exception):
-            self.tasks.put(None)
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(5)
+        self.executor.stop()
         with self.lock:
-            if self.running:
-                self._interrupted(self.jobs[self.running], "the server stopped while this job ran")
-                self.running = None
+            for job_id in list(self.running):
+                self._interrupted(self.jobs[job_id], "the server stopped while this job ran")
+            self.running.clear()
 
     def _interrupted(self, rec: dict[str, Any], message: str) -> None:
         """Mark a job that lost its worker; its last preview becomes its image."""
@@ -121,44 +106,43 @@ class Manager:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                event = self.events.get(timeout=0.2)
-            except queue.Empty:
-                event = None
-            except (EOFError, OSError):
-                event = None
+                events = self.executor.events(0.2)
+            except Exception as e:  # (an executor's own trouble: logged, and the loop goes on)
+                log.error("artstyle studio: reading events failed (%s: %s)", type(e).__name__, e)
+                events = []
+                time.sleep(0.2)
             with self.lock:
                 try:
-                    if event is not None:
+                    for event in events:
                         self._apply(*event)
-                    if not self.proc.is_alive() and not self._stop.is_set():
-                        self._worker_died()
+                    if not self._stop.is_set():
+                        for job_id, message in self.executor.lost():
+                            self._lost(job_id, message)
                     self._dispatch()
                 except Exception as e:  # the queue must outlive anything one event does to it
                     log.error("artstyle studio: the queue skipped an event (%s: %s)", type(e).__name__, e)
 
-    def _worker_died(self) -> None:
-        code = self.proc.exitcode
-        if self.running:
-            rec = self.jobs[self.running]
-            self._interrupted(rec, f"the worker process stopped unexpectedly (exit code {code})")
+    def _lost(self, job_id: str, message: str) -> None:
+        """A job whose worker died: failed, with its last preview as its image."""
+        if job_id in self.running and job_id in self.jobs:
+            rec = self.jobs[job_id]
+            self._interrupted(rec, message)
             rec["status"] = "failed"
             self._save(rec, force=True)
-            self.running = None
-        self._start_worker()
+        self.running.discard(job_id)
 
     def _dispatch(self) -> None:
-        if self.running or not self.queue or not self.accepting:
-            return
-        job_id = self.queue.popleft()
-        rec = self.jobs[job_id]
-        self.seq += 1
-        rec["seq"] = self.seq
-        self.running = job_id
-        self.cancel[1] = 0
-        task = {**rec["task"], "id": job_id, "seq": self.seq, "kind": rec["kind"]}
-        task["dir"] = str(self.store.job_dir(job_id))
-        self.tasks.put(task)
-        self._touch(rec)
+        while self.queue and self.accepting and len(self.running) < self.executor.capacity:
+            job_id = self.queue.popleft()
+            rec = self.jobs[job_id]
+            self.seq += 1
+            rec["seq"] = self.seq
+            self.running.add(job_id)
+            task = {**rec["task"], "id": job_id, "seq": self.seq, "kind": rec["kind"]}
+            task["dir"] = str(self.store.job_dir(job_id))
+            task["timings"] = str(self.store.root / TIMINGS)
+            self.executor.run(task)
+            self._touch(rec)
 
     def _apply(self, event: str, job_id: str, data: dict[str, Any]) -> None:
         rec = self.jobs.get(job_id)
@@ -184,8 +168,7 @@ class Manager:
         elif event in FINISHED:
             rec.update(status=event, finished=data.pop("time", time.time()))
             rec.update(data)
-            if self.running == job_id:
-                self.running = None
+            self.running.discard(job_id)
             self._save(rec, force=True)
 
     def _touch(self, rec: dict[str, Any]) -> None:
@@ -320,8 +303,8 @@ class Manager:
                 self.queue.remove(job_id)
                 rec.update(status="cancelled", message="cancelled before it started", finished=time.time())
                 self._save(rec, force=True)
-            elif self.running == job_id:
-                self.cancel[0] = rec["seq"]
+            elif job_id in self.running:
+                self.executor.cancel(job_id, rec["seq"])
                 rec["cancelling"] = True
                 self._touch(rec)
             return self.view(job_id)

@@ -40,7 +40,6 @@ from artstyle.record import Source, json_bytes, sidecar_data, sidecar_path
 from artstyle.runtime import resolve_device
 from artstyle.stylizer import Step, Stylizer, finish_image
 from artstyle.timing import Timings, setup_key
-from artstyle.web.store import TIMINGS
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
 PREVIEW_SECONDS = 1.0
@@ -64,20 +63,27 @@ def main(tasks: Any, events: Any, cancel: Any, init: str | None = None) -> None:
             continue
         if task is None:
             return
-        job_id = task["id"]
-        events.put(("started", job_id, {"time": time.time()}))
-        try:
-            if task["kind"] == "experiment":
-                event, data = _experiment(task, events, cancel)
-            else:
-                event, data = _stylize(task, events, cancel, cache)
-        except ArtstyleError as e:
-            event, data = "failed", {"message": str(e)}
-        except Exception as e:  # a bug must not take the worker down: report it on the job
-            traceback.print_exc()
-            event, data = "failed", {"message": f"internal error: {type(e).__name__}: {e}"}
-        data["time"] = time.time()
-        events.put((event, job_id, data))
+        event, data = run_task(task, events, cancel, cache)
+        events.put((event, task["id"], data))
+
+
+def run_task(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, Stylizer]) -> tuple[str, dict]:
+    """One job, from ``started`` to its final (event, data): the worker process's and a Ray
+    task's (:mod:`artstyle.web.executors`) one way to run it. Never raises for the job's own
+    problems: a bad input is ``failed`` with its message, and so is a bug (with its name)."""
+    events.put(("started", task["id"], {"time": time.time()}))
+    try:
+        if task["kind"] == "experiment":
+            event, data = _experiment(task, events, cancel)
+        else:
+            event, data = _stylize(task, events, cancel, cache)
+    except ArtstyleError as e:
+        event, data = "failed", {"message": str(e)}
+    except Exception as e:  # a bug must not take the worker down: report it on the job
+        traceback.print_exc()
+        event, data = "failed", {"message": f"internal error: {type(e).__name__}: {e}"}
+    data["time"] = time.time()
+    return event, data
 
 
 def _eta(step: Step, plan: Plan) -> tuple[float, float]:
@@ -147,8 +153,8 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
             _write(folder, e.last_good, None, cfg, sources(), task, str(e), getattr(e, "history", []))
         return "failed", {"message": str(e), "has_image": e.last_good is not None}
     _write(folder, result.image, result, cfg, sources(), task)
-    if not result.interrupted:  # (this machine's speed, for the next estimates before Start)
-        timings = Timings(folder.parent.parent / TIMINGS)
+    if not result.interrupted and task.get("timings"):  # (this machine's speed, for the estimates)
+        timings = Timings(task["timings"])
         timings.record(
             setup_key(cfg, resolve_device(cfg.device).type), result.history, result.timings["total_s"]
         )

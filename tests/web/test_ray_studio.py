@@ -1,0 +1,85 @@
+"""The studio backed by Ray (``artstyle serve --runner ray``) on a local Ray of 2 CPUs: jobs run
+as Ray tasks, two at once, with previews, progress, cancel and the gallery as with the local worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason='the studio needs the web extra: pip install "artstyle[web]"')
+ray = pytest.importorskip(
+    "ray", reason='the Ray studio needs the cluster extra: pip install "artstyle[cluster]"'
+)
+from fastapi.testclient import TestClient  # noqa: E402
+
+from artstyle.web.app import create_app  # noqa: E402
+from tests.web.test_api import INIT, QUICK, finished, png, upload, wait  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG = {"size": 64, "scales": 1, "iterations": 100000, "time_limit": 0}
+
+
+@pytest.fixture(scope="module")
+def two_cpu_ray() -> Iterator[None]:
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}},  # (tests.web.helpers)
+    )
+    yield
+    ray.shutdown()
+
+
+def _client(data: Path) -> TestClient:
+    app = create_app(data, worker_init=INIT, runner="ray")
+    return TestClient(app, base_url="http://127.0.0.1:8000")
+
+
+def _submit(c: TestClient, settings: dict) -> dict:
+    from tests.conftest import gradient_image, stripes_image
+
+    photo = upload(c, png(gradient_image(seed=3))).json()["id"]
+    painting = upload(c, png(stripes_image()), "painting.png").json()["id"]
+    r = c.post("/api/jobs", data={"content": photo, "style": painting, "settings": json.dumps(settings)})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.mark.usefixtures("two_cpu_ray")
+def test_two_jobs_run_at_once_one_is_cancelled_the_other_lands_in_the_gallery(tmp_path: Path) -> None:
+    with _client(tmp_path) as c:
+        a = _submit(c, LONG)
+        b = _submit(c, {**LONG, "iterations": 60})
+        end = time.monotonic() + 120
+        while time.monotonic() < end:  # both running at the same moment, each with a preview
+            recs = [c.get(f"/api/jobs/{j['id']}").json() for j in (a, b)]
+            if all(r["status"] == "running" and r.get("preview", 0) >= 1 for r in recs):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"not both running with previews: {recs}")
+        assert c.get(f"/api/jobs/{a['id']}/image").content.startswith(b"\x89PNG")  # the preview
+        assert "progress" in c.get(f"/api/jobs/{a['id']}").json()
+        c.delete(f"/api/jobs/{a['id']}")
+        cancelled = wait(c, a["id"], finished)
+        assert cancelled["status"] == "cancelled" and cancelled["has_image"]
+        done = wait(c, b["id"], finished, timeout=120)
+        assert done["status"] == "done" and done["has_image"] and done["iterations"] == 60
+        side = c.get(f"/api/jobs/{b['id']}/sidecar").json()
+        assert side["config"]["iterations"] == 60 and len(side["history"]) == 60
+        assert c.get(f"/api/jobs/{b['id']}/image").content.startswith(b"\x89PNG")
+        running = _submit(c, LONG)
+        wait(c, running["id"], lambda r: r.get("preview", 0) >= 1)
+    # the server stopped with a job running on Ray: it stopped, kept its image, and says so
+    with _client(tmp_path) as c:
+        rec = c.get(f"/api/jobs/{running['id']}").json()
+        assert rec["status"] == "interrupted" and rec["has_image"]
+        again = _submit(c, QUICK)
+        assert wait(c, again["id"], finished)["status"] == "done"
