@@ -673,7 +673,13 @@ def video_options(func: F) -> F:
     "--style-masks", "style_masks", multiple=True, type=click.Path(dir_okay=False), help="One mask per STYLE."
 )
 @video_options
-@_job_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--keep-frames",
+    is_flag=True,
+    help="Keep OUT.mp4.frames/ (the PNG frames) after the video is written; it is removed by default.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (never one of the inputs).")
 @config_options
 def video(
     source: str,
@@ -681,13 +687,15 @@ def video(
     output: str,
     style_masks: tuple[str, ...],
     overwrite: bool,
-    checkpoint_every: int,
+    keep_frames: bool,
     quiet: bool,
     **kwargs: Any,
 ) -> None:
     """Stylise a video file or a folder of frames without flicker (Ruder et al. 2016): each frame
     starts from the previous one warped by optical flow and is held to it where the flow is
-    reliable. Frames are kept as they finish; the same command resumes."""
+    reliable. A phone's clip comes out upright and keeps its frames' timing. Frames are kept as
+    they finish (in OUT.mp4.frames/ for an .mp4, removed once it is written unless --keep-frames);
+    the same command resumes."""
     from artstyle.video import stylize_video
 
     names = [f.name for f in dataclasses.fields(VideoOptions)]
@@ -696,7 +704,15 @@ def video(
     cfg = build_config(kwargs)
     masks, _ = _masks(style_masks, None, "", len(styles))
     side = stylize_video(
-        source, list(styles), output, cfg, opts, overwrite=overwrite, progress=not quiet, masks=masks
+        source,
+        list(styles),
+        output,
+        cfg,
+        opts,
+        overwrite=overwrite,
+        progress=not quiet,
+        masks=masks,
+        keep_frames=keep_frames,
     )
     click.echo(f"wrote {output} (and {side})", err=True)
 

@@ -20,12 +20,16 @@ encoded at the end, atomically, with the input's frame rate and audio.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,7 @@ from artstyle.files import (
     atomic_write_bytes,
     atomic_write_files,
     check_name,
+    check_not_input,
     check_regular_file,
 )
 from artstyle.images import encode_image, fit_long_side, image_files, load_image, to_tensor
@@ -125,21 +130,44 @@ class TemporalLoss(torch.nn.Module):
 
 @dataclass
 class Clip:
-    frames: Iterator[Image.Image]
+    """A video's frames, each upright and at its display aspect, with its presentation time (s)."""
+
+    frames: Iterator[tuple[Image.Image, float]]
     fps: float
     count: int  # 0 when the container does not say
     audio: bool
     path: Path
+    info: dict[str, Any] = field(default_factory=dict)  # what was done to the frames (rotation, aspect)
+
+
+#: A display rotation (degrees counterclockwise, FFmpeg's display matrix) -> the transpose that
+#: shows the picture upright.
+_UPRIGHT = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+
+
+def natural_key(p: Path) -> list[Any]:
+    """``frame_2`` before ``frame_10``: the numbers in a name compared as numbers."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", p.name)]
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a frame folder in natural order; hidden files (``._*`` of macOS,
+    dotfiles) are not frames."""
+    return sorted((f for f in image_files(folder) if not f.name.startswith(".")), key=natural_key)
 
 
 def open_clip(path: str | os.PathLike[str], fps: float) -> Clip:
-    """A video file or a folder of frames (sorted by name). Bad input is one ArtstyleError."""
+    """A video file or a folder of frames (in natural order, timed at ``fps``). A file's frames
+    are turned upright by its display rotation (a phone's portrait clip), stretched to its sample
+    aspect ratio, and keep their presentation times (a phone's variable frame rate). Bad input is
+    one ArtstyleError."""
     p = Path(path)
     if p.is_dir():
-        files = image_files(p)
+        files = frame_files(p)
         if not files:
             raise ArtstyleError(f"{p}: no image files in this folder")
-        return Clip((load_image(f) for f in files), fps, len(files), False, p)
+        timed = ((load_image(f), n / fps) for n, f in enumerate(files))
+        return Clip(timed, fps, len(files), False, p)
     av, _ = _libs()
     check_regular_file(p, "video")
     try:
@@ -154,17 +182,30 @@ def open_clip(path: str | os.PathLike[str], fps: float) -> Clip:
         container.close()
         raise ArtstyleError(f"{p}: the video stream has no frame size (zero-size or unreadable codec)")
     rate = float(stream.average_rate or stream.guessed_rate or fps)
+    sar = stream.sample_aspect_ratio
+    aspect = float(sar) if sar and float(sar) > 0 else 1.0
+    info: dict[str, Any] = {"sample_aspect_ratio": round(aspect, 4)}
 
-    def frames() -> Iterator[Image.Image]:
+    def frames() -> Iterator[tuple[Image.Image, float]]:
+        t0 = None
         try:
-            for frame in container.decode(stream):
-                yield frame.to_image().convert("RGB")
+            for n, frame in enumerate(container.decode(stream)):
+                im = frame.to_image().convert("RGB")
+                if abs(aspect - 1) > 1e-3:  # anamorphic: square pixels at the display aspect
+                    im = im.resize((max(2, round(im.width * aspect)), im.height), Image.Resampling.LANCZOS)
+                turn = round(float(frame.rotation or 0)) % 360
+                info.setdefault("rotation", turn)
+                if turn in _UPRIGHT:
+                    im = im.transpose(_UPRIGHT[turn])
+                t = float(frame.time) if frame.time is not None else n / rate
+                t0 = t if t0 is None else t0
+                yield im, t - t0
         except av.error.FFmpegError as e:
             raise ArtstyleError(f"{p}: cannot decode the video ({e})") from None
         finally:
             container.close()
 
-    return Clip(frames(), rate, int(stream.frames or 0), bool(container.streams.audio), p)
+    return Clip(frames(), rate, int(stream.frames or 0), bool(container.streams.audio), p, info)
 
 
 def _even(size: tuple[int, int]) -> tuple[int, int]:
@@ -172,21 +213,29 @@ def _even(size: tuple[int, int]) -> tuple[int, int]:
     return (max(2, size[0] - size[0] % 2), max(2, size[1] - size[1] % 2))
 
 
-def encode(frames_dir: Path, count: int, out: Path, fps: float, audio_from: Path | None) -> bytes:
-    """Frames ``0 .. count-1`` of ``frames_dir`` as the bytes of an H.264 .mp4 (made in a temporary
-    file beside ``out``); the audio of ``audio_from`` is copied when the container takes it (else
-    left out with a note)."""
+#: Temporary files of an encode: ``.artstyle-video-*.mp4`` beside the output; one left by a killed
+#: run (not written to for STALE_S seconds) is removed by the next run.
+TEMP_PREFIX = ".artstyle-video-"
+STALE_S = 300.0
+#: The output's time base: fine enough for any frame rate's timestamps.
+TIME_BASE = Fraction(1, 90000)
+
+
+def encode(frames_dir: Path, times: list[float], out: Path, fps: float, audio_from: Path | None) -> bytes:
+    """Frames ``0 .. len(times)-1`` of ``frames_dir`` as the bytes of an H.264 .mp4, each at its
+    presentation time (``times``, seconds: a variable frame rate stays variable, and audio stays in
+    sync), made in a temporary file beside ``out`` that is removed whatever happens; the audio of
+    ``audio_from`` is copied when the container takes it (else left out with a note)."""
     av, _ = _libs()
     first = Image.open(frames_dir / FRAME.format(0))
     w, h = _even(first.size)
-    fd, tmp = tempfile.mkstemp(prefix=".artstyle-", suffix=".mp4", dir=out.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".mp4", dir=out.parent)
     os.close(fd)
     try:
         with av.open(tmp, "w", format="mp4") as dst:
-            from fractions import Fraction
-
             vs = dst.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            vs.codec_context.time_base = vs.time_base = TIME_BASE
             vs.options = {"crf": "18", "preset": "medium"}
             src = av.open(str(audio_from)) if audio_from else None
             a_in = src.streams.audio[0] if src and src.streams.audio else None
@@ -196,9 +245,13 @@ def encode(frames_dir: Path, count: int, out: Path, fps: float, audio_from: Path
                     a_out = dst.add_stream_from_template(a_in)
                 except (ValueError, av.error.FFmpegError):
                     tqdm.write(f"artstyle: the audio of {audio_from} cannot go into an .mp4 as is; left out")
-            for i in range(count):
+            last = -1
+            for i, t in enumerate(times):
                 im = Image.open(frames_dir / FRAME.format(i)).convert("RGB").crop((0, 0, w, h))
-                for packet in vs.encode(av.VideoFrame.from_image(im)):
+                frame = av.VideoFrame.from_image(im)
+                pts = max(last + 1, round(t / TIME_BASE))  # (strictly increasing)
+                frame.pts, frame.time_base, last = pts, TIME_BASE, pts
+                for packet in vs.encode(frame):
                     dst.mux(packet)
             for packet in vs.encode():
                 dst.mux(packet)
@@ -211,9 +264,20 @@ def encode(frames_dir: Path, count: int, out: Path, fps: float, audio_from: Path
             if src:
                 src.close()
         return Path(tmp).read_bytes()
+    except (OSError, av.error.FFmpegError) as e:
+        raise ArtstyleError(f"{out}: cannot encode the video ({getattr(e, 'strerror', None) or e})") from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def clear_stale_temps(folder: Path) -> None:
+    """Remove encode temporaries a killed run left in ``folder`` (unchanged for STALE_S seconds)."""
+    now = time.time()
+    for p in folder.glob(f"{TEMP_PREFIX}*.mp4"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > STALE_S:
+                p.unlink()
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -227,6 +291,56 @@ def _state(cfg: StyleConfig, opts: VideoOptions, source: Path, styles: list[str]
     return {"config": cfg.to_dict(), "video": asdict(opts), "input": str(source), "styles": styles}
 
 
+def _check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse an output (the video, its sidecar, its frames folder) that is one of the run's inputs
+    (also through a link or a hard link), lies inside an input folder, or holds an input."""
+    for o in outputs:
+        check_not_input(o, inputs)
+        ro = o.resolve()
+        for i in inputs:
+            ri = i.resolve()
+            if (i.is_dir() and ro.is_relative_to(ri)) or (o.is_dir() and ri.is_relative_to(ro)):
+                raise ArtstyleError(f"{o}: is, holds or lies inside the input {i}; choose another output")
+
+
+def _check_folder(folder: Path) -> None:
+    """A folder the run can write in (the only honest test is to write), or one clear line."""
+    parent = folder if folder.is_dir() else folder.parent
+    if not parent.is_dir():
+        raise ArtstyleError(f"{folder}: folder {parent} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".artstyle-", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ArtstyleError(f"{parent}: cannot write here ({e.strerror or e})") from None
+
+
+def _clear_frames(frames_dir: Path, keep: int = 0) -> None:
+    """Remove this tool's frames numbered ``keep`` and above (and, with ``keep`` 0, its record)."""
+    for p in frames_dir.glob("frame_*.png"):
+        m = re.fullmatch(r"frame_(\d+)\.png", p.name)
+        if m and int(m.group(1)) >= keep:
+            p.unlink(missing_ok=True)
+    if keep == 0:
+        (frames_dir / STATE).unlink(missing_ok=True)
+
+
+def _kept_frame(path: Path, record: dict[str, Any], size: tuple[int, int]) -> Image.Image | None:
+    """A frame finished by an earlier run, if it is still what was recorded (its bytes' sha256,
+    its size, and it decodes); None when it must be made again."""
+    try:
+        data = path.read_bytes()
+        if record.get("sha256") and hashlib.sha256(data).hexdigest() != record["sha256"]:
+            return None
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            image = im.convert("RGB")
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return image if image.size == size else None
+
+
 def stylize_video(
     source: str | os.PathLike[str],
     styles: list[str],
@@ -237,9 +351,14 @@ def stylize_video(
     overwrite: bool = False,
     progress: bool = True,
     masks: list[Any] | None = None,
+    keep_frames: bool = False,
 ) -> Path:
     """Stylise every frame of ``source`` into ``out`` (an .mp4 or a folder of PNG frames); resumes
-    a run stopped earlier with the same settings. Returns the sidecar's path."""
+    a run stopped earlier with the same settings. Returns the sidecar's path.
+
+    The frames of an .mp4 are made in ``OUT.mp4.frames/`` (kept while the run is unfinished, so
+    that the same command resumes) and removed once the video and its sidecar are written, unless
+    ``keep_frames``. No output ever replaces or lies inside one of the run's inputs."""
     opts.check()
     cfg = cfg.replace(size=cfg.size - cfg.size % 2)  # (H.264 wants even sides; frames are made so)
     out = Path(out)
@@ -248,28 +367,40 @@ def stylize_video(
     check_name(out, beside=".frames" if out.suffix else "")
     frames_dir = _frames_dir(out)
     side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
+    inputs = [Path(source), *map(Path, styles)]
+    _check_outputs([out, side, frames_dir] if out.suffix else [frames_dir], inputs)
     for q in (out, side) if out.suffix and not overwrite else ():
         if q.exists() or q.is_symlink():
             raise OutputExistsError(q)
+    if out.suffix and out.is_dir():
+        raise ArtstyleError(f"{out}: is a folder; an .mp4 output is a file")
+    _check_folder(frames_dir if frames_dir.is_dir() else frames_dir.parent)
+    if out.suffix:
+        clear_stale_temps(out.parent)
     state_path = frames_dir / STATE
     want = _state(cfg, opts, Path(source), styles)
     records: list[dict[str, Any]] = []
+    fresh = False
     if frames_dir.exists():
         if not frames_dir.is_dir():
             raise ArtstyleError(f"{frames_dir}: exists and is not a folder")
         try:
             old = json.loads(state_path.read_text()) if state_path.exists() else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             old = None
-        if old is not None and {k: old.get(k) for k in want} == want:
-            records = list(old.get("frames", []))  # the same job: resume
+        if isinstance(old, dict) and {k: old.get(k) for k in want} == want:
+            records = [r for r in old.get("frames", []) if isinstance(r, dict)]  # the same job: resume
         elif any(frames_dir.iterdir()) and not overwrite:
             raise ArtstyleError(
                 f"{frames_dir}: exists and holds something else; pass --overwrite to replace its frames, "
                 "or choose another output"
             )
+        else:
+            fresh = True
     clip = open_clip(source, opts.fps)  # (after the checks: nothing is decoded for a refused run)
     frames_dir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        _clear_frames(frames_dir)  # (--overwrite: exactly this video's frames, nothing of the old one)
     stylizer = Stylizer(styles, cfg)
     later = (
         stylizer
@@ -283,20 +414,31 @@ def stylize_video(
     interrupts = Interrupts()
     prev_in: Image.Image | None = None
     prev_out: Image.Image | None = None
-    n = 0
+    size: tuple[int, int] | None = None
+    times: list[float] = []
+    n = -1
     t_start = time.perf_counter()
     try:
         with interrupts.installed():
-            for n, frame in enumerate(clip.frames):
-                size = _even(fit_long_side(frame.size, cfg.size))
+            for n, (frame, t) in enumerate(clip.frames):
+                if size is None:  # every frame at the first one's size (a folder may mix sizes)
+                    size = _even(fit_long_side(frame.size, cfg.size))
+                resized = frame.size != size and _even(fit_long_side(frame.size, cfg.size)) != size
                 frame = frame.resize(size, Image.Resampling.LANCZOS)
+                times.append(t)
                 path = frames_dir / FRAME.format(n)
-                if n < len(records) and path.exists():  # finished before: resume after it
-                    prev_in, prev_out = frame, Image.open(path).convert("RGB")
-                    bar.update(1)
-                    continue
+                if n < len(records):  # finished before: resume after it, if it is still sound
+                    kept = _kept_frame(path, records[n], size)
+                    if kept is not None:
+                        prev_in, prev_out = frame, kept
+                        bar.update(1)
+                        continue
+                    tqdm.write(f"artstyle: {path.name} is not the frame that was made; making it again")
+                    records = records[:n]
                 t0 = time.perf_counter()
-                record: dict[str, Any] = {"frame": n}
+                record: dict[str, Any] = {"frame": n, "time": round(t, 6)}
+                if resized:
+                    record["resized_from_another_size"] = True
                 if prev_out is None or opts.independent:
                     result = (first if n == 0 else stylizer).stylize(
                         frame, callback=lambda s: interrupts.check(), masks=masks
@@ -321,13 +463,15 @@ def stylize_video(
                 image = result.image
                 if image.size != size:
                     image = image.resize(size, Image.Resampling.LANCZOS)
-                atomic_write_bytes(path, encode_image(image, path), overwrite=True)
+                png = encode_image(image, path)
+                atomic_write_bytes(path, png, overwrite=True)
                 if back is None and prev_out is not None:  # independent: measure the flicker anyway
                     back = flow(frame, prev_in, opts.flow)
                     c = reliability(back, flow(prev_in, frame, opts.flow))
                 if back is not None and c is not None and prev_out is not None:
                     record["temporal_error"] = round(temporal_error(image, prev_out, back, c), 3)
                 record.update(
+                    sha256=hashlib.sha256(png).hexdigest(),
                     seconds=round(time.perf_counter() - t0, 3),
                     iterations=len(result.history),
                     losses=result.history[-1] if result.history else {},
@@ -344,24 +488,31 @@ def stylize_video(
         raise
     finally:
         bar.close()
-    count = n + 1 if records else 0
+    count = n + 1
     if count == 0:
         with contextlib.suppress(OSError):
             frames_dir.rmdir()  # (only if we made it and it is empty)
         raise ArtstyleError(f"{source}: the video has no frames")
-    movie = encode(frames_dir, count, out, clip.fps, clip.path if clip.audio else None) if out.suffix else b""
+    _clear_frames(frames_dir, keep=count)  # (an older, longer video's frames beyond this one's)
     data = {
         **want,
         "output": str(out),
         "frames": records[:count],
         "fps": clip.fps,
         "frame_count": count,
+        "timestamps": "kept from the input" if clip.path.is_file() else f"{clip.fps:g} fps",
+        **{f"input_{k}": v for k, v in clip.info.items()},
         "seconds": round(time.perf_counter() - t_start, 3),
         "versions": versions(),
     }
     if not out.suffix:
         return write_json(side, data, overwrite=True)
+    movie = encode(frames_dir, times, out, clip.fps, clip.path if clip.audio else None)
     atomic_write_files({out: movie, side: json_bytes(data)}, overwrite=overwrite)  # (both or neither)
+    if not keep_frames:
+        _clear_frames(frames_dir)
+        with contextlib.suppress(OSError):
+            frames_dir.rmdir()  # (only when nothing of anyone else's is in it)
     return side
 
 
