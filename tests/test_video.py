@@ -196,6 +196,265 @@ def test_a_one_frame_video_works(tmp_path: Path) -> None:
     src = clip_mp4(tmp_path / "one.mp4", n=1)
     painting = tmp_path / "p.png"
     stripes_image().save(painting)
-    side = stylize_video(src, [str(painting)], tmp_path / "o.mp4", CFG, OPTS, progress=False, keep_frames=True)
+    side = stylize_video(
+        src, [str(painting)], tmp_path / "o.mp4", CFG, OPTS, progress=False, keep_frames=True
+    )
     assert len(json.loads(side.read_text())["frames"]) == 1
     Image.open(tmp_path / "o.mp4.frames" / "frame_00000.png").verify()  # (kept, as asked)
+
+
+# ---- video from real phones (issue 21) --------------------------------------------------------------
+
+
+def _painting(tmp_path: Path) -> str:
+    p = tmp_path / "p.png"
+    stripes_image().save(p)
+    return str(p)
+
+
+def _decoded(path: Path) -> list[tuple[float, int, int]]:
+    with av.open(str(path)) as got:
+        return [(round(f.time, 3), f.width, f.height) for f in got.decode(got.streams.video[0])]
+
+
+def test_a_phone_s_portrait_clip_comes_out_upright(tmp_path: Path) -> None:
+    src = tmp_path / "portrait.mp4"
+    with av.open(str(src), "w") as out:  # stored landscape, shown portrait (display matrix)
+        vs = out.add_stream("libx264", rate=12)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.set_display_rotation(90)
+        for i in range(3):
+            for p in vs.encode(av.VideoFrame.from_image(scene(i))):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    side = stylize_video(src, [_painting(tmp_path)], tmp_path / "o.mp4", CFG, OPTS, progress=False)
+    frames = _decoded(tmp_path / "o.mp4")
+    assert len(frames) == 3 and all(h > w for _, w, h in frames), frames  # upright: portrait
+    assert (frames[0][1], frames[0][2]) == (36, 48)
+    assert json.loads(side.read_text())["input_rotation"] == 90
+
+
+def test_frame_timing_is_kept_for_a_variable_frame_rate(tmp_path: Path) -> None:
+    src = tmp_path / "vfr.mkv"
+    times = [0.0, 0.04, 0.08, 0.5, 0.54, 1.5]
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times):
+            f = av.VideoFrame.from_image(scene(i))
+            f.pts, f.time_base = round(t * 1000), Fraction(1, 1000)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    stylize_video(src, [_painting(tmp_path)], tmp_path / "o.mp4", CFG, OPTS, progress=False)
+    assert [t for t, _, _ in _decoded(tmp_path / "o.mp4")] == times  # 1.5 s in, 1.5 s out
+
+
+def test_an_anamorphic_clip_is_shown_at_its_display_aspect(tmp_path: Path) -> None:
+    src = tmp_path / "sar.mp4"
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=12)
+        vs.width, vs.height, vs.pix_fmt = 32, 48, "yuv420p"
+        vs.codec_context.sample_aspect_ratio = Fraction(2, 1)  # 32 stored pixels show as 64
+        for i in range(2):
+            for p in vs.encode(av.VideoFrame.from_image(scene(i, 32, 48))):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    side = stylize_video(src, [_painting(tmp_path)], tmp_path / "o.mp4", CFG, OPTS, progress=False)
+    assert {(w, h) for _, w, h in _decoded(tmp_path / "o.mp4")} == {(48, 36)}  # 64x48 shown, at 48 px
+    assert json.loads(side.read_text())["input_sample_aspect_ratio"] == 2.0
+
+
+def test_a_frame_folder_is_read_in_natural_order_without_hidden_files_and_mixed_sizes_fit(
+    tmp_path: Path,
+) -> None:
+    d = tmp_path / "frames"
+    d.mkdir()
+    for i in (1, 2, 3, 10):
+        scene(i).save(d / f"frame_{i}.png")
+    scene(20, 80, 40).save(d / "frame_11.png")  # another size
+    (d / "._frame_1.png").write_bytes(b"macOS resource fork")
+    (d / ".hidden.png").write_bytes(b"not a frame")
+    side = stylize_video(d, [_painting(tmp_path)], tmp_path / "out", CFG, OPTS, progress=False)
+    data = json.loads(side.read_text())
+    assert data["frame_count"] == 5
+    sizes = {Image.open(tmp_path / "out" / f"frame_{i:05d}.png").size for i in range(5)}
+    assert sizes == {(48, 36)} and data["frames"][4].get("resized_from_another_size")
+    assert [f["time"] for f in data["frames"]] == pytest.approx([i / OPTS.fps for i in range(5)], abs=1e-5)
+    from artstyle.video import frame_files
+
+    assert [p.name for p in frame_files(d)] == [
+        "frame_1.png",
+        "frame_2.png",
+        "frame_3.png",
+        "frame_10.png",
+        "frame_11.png",
+    ]
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "how", ["same-file", "symlink", "hard-link", "input-folder", "inside-input-folder", "holds-input"]
+)
+def test_no_output_ever_replaces_an_input_even_with_overwrite(tmp_path: Path, how: str) -> None:
+    src = clip_mp4(tmp_path / "in.mp4", n=2)
+    folder = clip_folder(tmp_path, n=2)
+    painting = _painting(tmp_path)
+    source, out = {
+        "same-file": (src, src),
+        "symlink": (src, tmp_path / "link.mp4"),
+        "hard-link": (src, tmp_path / "hard.mp4"),
+        "input-folder": (folder, folder),
+        "inside-input-folder": (folder, folder / "sub"),
+        "holds-input": (folder, tmp_path),
+    }[how]
+    if how == "symlink":
+        out.symlink_to(src)
+    if how == "hard-link":
+        import os
+
+        os.link(src, out)
+    before = _snapshot(tmp_path)
+    args = [
+        "video",
+        str(source),
+        painting,
+        "-o",
+        str(out),
+        "--overwrite",
+        "--size",
+        "48",
+        "--iterations",
+        "2",
+        "-q",
+    ]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("artstyle: error:")]
+    assert len(lines) == 1 and "input" in lines[0] and "Traceback" not in r.output, r.output
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_user_file_named_like_the_sidecar_is_kept(tmp_path: Path) -> None:
+    src = clip_mp4(tmp_path / "in.mp4", n=2)
+    (tmp_path / "o.mp4.json").write_text("the user's notes")
+    r = CliRunner().invoke(
+        main, ["video", str(src), _painting(tmp_path), "-o", str(tmp_path / "o.mp4"), "-q"]
+    )
+    assert r.exit_code == 1 and "o.mp4.json: already exists" in r.output, r.output
+    assert (tmp_path / "o.mp4.json").read_text() == "the user's notes" and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path: Path, monkeypatch) -> None:
+    import tempfile as tf
+
+    src = clip_mp4(tmp_path / "in.mp4", n=2)
+    real = tf.mkstemp
+
+    def refuse(*a, **k):
+        if k.get("suffix") == ".probe":
+            raise PermissionError(13, "Permission denied")
+        return real(*a, **k)
+
+    monkeypatch.setattr(tf, "mkstemp", refuse)
+    r = CliRunner().invoke(
+        main, ["video", str(src), _painting(tmp_path), "-o", str(tmp_path / "o.mp4"), "-q"]
+    )
+    assert (
+        r.exit_code == 1
+        and "cannot write here (Permission denied)" in r.output
+        and "Traceback" not in r.output
+    )
+    assert not (tmp_path / "o.mp4.frames").exists()
+
+
+def test_a_full_disk_during_the_encode_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import artstyle.video as video
+
+    src = clip_mp4(tmp_path / "in.mp4", n=3)
+    real = av.VideoFrame.from_image
+    calls = []
+
+    def full(im):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(im)
+
+    monkeypatch.setattr(video, "_frame_of", full, raising=False)
+    monkeypatch.setattr(av.VideoFrame, "from_image", staticmethod(full))
+    r = CliRunner().invoke(
+        main, ["video", str(src), _painting(tmp_path), "-o", str(tmp_path / "o.mp4"), "-q"]
+    )
+    assert r.exit_code == 1 and "No space left on device" in r.output and "Traceback" not in r.output, (
+        r.output
+    )
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.mp4.json").exists()
+    assert not list(tmp_path.glob(".artstyle-*"))  # the encode's temporary is gone
+    assert len(list((tmp_path / "o.mp4.frames").glob("frame_*.png"))) == 3  # the work is kept: resume
+
+
+def test_a_stop_during_the_encode_removes_its_temporary_and_a_stale_one_is_cleared(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import os
+    import time as t
+
+    src = clip_mp4(tmp_path / "in.mp4", n=2)
+    stale = tmp_path / ".artstyle-video-killed.mp4"
+    stale.write_bytes(b"half a video from a run killed with -9")
+    os.utime(stale, (t.time() - 3600, t.time() - 3600))
+    real = av.VideoFrame.from_image
+
+    def stopped(im):
+        raise KeyboardInterrupt  # (SIGTERM or Ctrl-C arriving mid-encode)
+
+    monkeypatch.setattr(av.VideoFrame, "from_image", staticmethod(stopped))
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(src, [_painting(tmp_path)], tmp_path / "o.mp4", CFG, OPTS, progress=False)
+    assert not list(tmp_path.glob(".artstyle-*")) and not (tmp_path / "o.mp4").exists()
+    monkeypatch.setattr(av.VideoFrame, "from_image", staticmethod(real))
+    stylize_video(src, [_painting(tmp_path)], tmp_path / "o.mp4", CFG, OPTS, progress=False)
+    assert (tmp_path / "o.mp4").exists()
+
+
+def test_resume_remakes_a_kept_frame_that_is_damaged(tmp_path: Path) -> None:
+    clip = clip_folder(tmp_path, n=4)
+    out = tmp_path / "out"
+    painting = _painting(tmp_path)
+    stylize_video(clip, [painting], out, CFG, OPTS, progress=False)
+    good = (out / "frame_00002.png").read_bytes()
+    (out / "frame_00001.png").write_bytes(good[:100])  # truncated
+    (out / "frame_00002.png").write_bytes(b"junk")
+    state = json.loads((out / "video.json").read_text())
+    state["frames"] = state["frames"][:3]  # as if stopped during frame 3
+    (out / "video.json").write_text(json.dumps(state))
+    stylize_video(clip, [painting], out, CFG, OPTS, progress=False)
+    for i in range(4):
+        Image.open(out / f"frame_{i:05d}.png").load()  # every frame decodes again
+    assert len(json.loads((out / "video.json").read_text())["frames"]) == 4
+
+
+def test_overwrite_leaves_exactly_the_new_video_s_frames(tmp_path: Path) -> None:
+    painting = _painting(tmp_path)
+    long_clip = clip_folder(tmp_path, n=5)
+    out = tmp_path / "out"
+    stylize_video(long_clip, [painting], out, CFG, OPTS, progress=False)
+    short = tmp_path / "short"
+    short.mkdir()
+    for i in range(3):
+        scene(i + 7).save(short / f"{i}.png")
+    stylize_video(short, [painting], out, CFG.replace(iterations=3), OPTS, progress=False, overwrite=True)
+    assert sorted(p.name for p in out.glob("frame_*.png")) == [f"frame_{i:05d}.png" for i in range(3)]
+
+
+def test_checkpoint_every_is_not_a_video_flag() -> None:
+    r = CliRunner().invoke(main, ["video", "--help"])
+    assert "--checkpoint-every" not in r.output and "--keep-frames" in r.output
