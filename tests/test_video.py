@@ -376,8 +376,6 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path: P
 
 
 def test_a_full_disk_during_the_encode_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    import artstyle.video as video
-
     src = clip_mp4(tmp_path / "in.mp4", n=3)
     real = av.VideoFrame.from_image
     calls = []
@@ -388,10 +386,10 @@ def test_a_full_disk_during_the_encode_is_one_line_and_leaves_nothing(tmp_path: 
             raise OSError(28, "No space left on device")
         return real(im)
 
-    monkeypatch.setattr(video, "_frame_of", full, raising=False)
     monkeypatch.setattr(av.VideoFrame, "from_image", staticmethod(full))
+    tiny = ["--size", "48", "--scales", "1", "--iterations", "3", "--frame-iterations", "2", "-q"]
     r = CliRunner().invoke(
-        main, ["video", str(src), _painting(tmp_path), "-o", str(tmp_path / "o.mp4"), "-q"]
+        main, ["video", str(src), _painting(tmp_path), "-o", str(tmp_path / "o.mp4"), *tiny]
     )
     assert r.exit_code == 1 and "No space left on device" in r.output and "Traceback" not in r.output, (
         r.output
