@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -87,6 +88,13 @@ def painting(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A local Ray of 2 CPUs on loopback for the module's tests (the cluster extra)."""
+    ray = start_local_ray()
+    yield
+    ray.shutdown()
+
+
+def start_local_ray(**init: Any) -> Any:
+    """Start a local Ray of 2 CPUs on loopback (``init``: more of ``ray.init``'s arguments)."""
     ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
     ray.init(
         address="local",
@@ -94,9 +102,9 @@ def local_ray() -> Iterator[None]:
         include_dashboard=False,
         log_to_driver=False,
         _node_ip_address="127.0.0.1",
+        **init,
     )
-    yield
-    ray.shutdown()
+    return ray
 
 
 def shared_image(kind: str, name: str) -> Path:

@@ -25,14 +25,10 @@ LONG = {"size": 64, "scales": 1, "iterations": 100000, "time_limit": 0}
 
 @pytest.fixture(scope="module")
 def two_cpu_ray() -> Iterator[None]:
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}},  # (tests.web.helpers)
-    )
+    from tests.conftest import start_local_ray
+
+    # (the workers import tests.web.helpers for their tiny weights)
+    start_local_ray(runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}})
     yield
     ray.shutdown()
 
