@@ -3,14 +3,17 @@
 Paints every dev-set pair (``quality.py``'s 16) with the default settings at ``--size`` px, the style
 weight multiplied by each of ``--multipliers`` (0 = no style: the photo), and judges each output
 with ``judge.py`` (content distance at relu4_2; style distance, the mean relative Gram error over
-relu1_1 ... relu5_1). Per pair, the *style progress* of a multiplier is how far its style distance
-has come from the photo's (multiplier 0) towards the strongest one's:
+relu1_1 ... relu5_1). Per pair, the *progress* of a multiplier is how far the picture has come
+from the photo (multiplier 0) towards the strongest one, in both distances, averaged:
 
-    progress(m) = (style(0) - style(m)) / (style(0) - style(m_max))
+    progress(m) = ( (style(0) - style(m)) / (style(0) - style(m_max))
+                  + (content(m) - content(0)) / (content(m_max) - content(0)) ) / 2
 
-Prints per multiplier the median and worst pair of both distances and of the progress, and the
+(the style distance alone saturates early: by 1/16 of the default weight the Gram statistics are
+matched and only the photo's structure goes on giving way, which the content distance follows).
+Prints per multiplier the median and worst pair of both distances and the median progress; the
 strength table ``artstyle.config.STRENGTH_CURVE`` follows: strength = 100 x the median progress
-(made non-decreasing), so that equal steps of the slider are equal steps of the style distance.
+(made non-decreasing), so that equal steps of the slider are equal steps of the judge's distances.
 Also writes every output and ``strength.json`` into ``--out``, and the wall time of every run.
 
     python benchmarks/strength.py [--size 384] [--out /tmp/strength]
@@ -30,7 +33,7 @@ from quality import DEV_SET, pair_name, paths
 from artstyle import StyleConfig, Stylizer
 from artstyle.images import load_image
 
-MULTIPLIERS = (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
+MULTIPLIERS = (0.0, 1 / 256, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
 
 
 def main() -> None:
@@ -75,10 +78,13 @@ def report(results: dict[str, dict[str, dict[str, float]]], multipliers: list[fl
     keys = [f"{m:g}" for m in multipliers]
     complete = {n: r for n, r in results.items() if all(k in r for k in keys)}
     top = keys[-1]
-    progress = {
-        n: {k: (r["0"]["style"] - r[k]["style"]) / max(1e-9, r["0"]["style"] - r[top]["style"]) for k in keys}
-        for n, r in complete.items()
-    }
+
+    def progress_of(r: dict[str, dict[str, float]], k: str) -> float:
+        style = (r["0"]["style"] - r[k]["style"]) / max(1e-9, r["0"]["style"] - r[top]["style"])
+        content = (r[k]["content"] - r["0"]["content"]) / max(1e-9, r[top]["content"] - r["0"]["content"])
+        return (style + content) / 2
+
+    progress = {n: {k: progress_of(r, k) for k in keys} for n, r in complete.items()}
     print(f"\n{len(complete)} pairs, style weight = default x multiplier\n")
     print(
         "| multiplier | style median | style worst | content median | content worst | progress median "
