@@ -209,7 +209,12 @@ _USAGE = [
     ("bad-choice", lambda ws: _stylize(ws, "--optimizer", "sgd"), "sgd", 2),
     ("unknown-preset", lambda ws: _stylize(ws, "--preset", "nope"), "nope", 2),
     ("missing-output", lambda ws: ["stylize", str(ws / "photo.png"), str(ws / "painting.png")], "output", 2),
-    ("missing-style", lambda ws: ["stylize", str(ws / "photo.png"), "-o", str(ws / "o.png")], "at least one painting", 2),
+    (
+        "missing-style",
+        lambda ws: ["stylize", str(ws / "photo.png"), "-o", str(ws / "o.png")],
+        "at least one painting",
+        2,
+    ),
     ("unknown-command", lambda ws: ["paint"], "paint", 2),
     ("checkpoint-negative", lambda ws: _stylize(ws, "--checkpoint-every", "-1"), "checkpoint", 2),
     ("seed-float", lambda ws: _stylize(ws, "--seed", "1.5"), "seed", 2),
