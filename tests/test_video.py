@@ -456,3 +456,45 @@ def test_overwrite_leaves_exactly_the_new_video_s_frames(tmp_path: Path) -> None
 def test_checkpoint_every_is_not_a_video_flag() -> None:
     r = CliRunner().invoke(main, ["video", "--help"])
     assert "--checkpoint-every" not in r.output and "--keep-frames" in r.output
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 192 KB tmpfs (where this process may mount one: root on Linux), unmounted after."""
+    import subprocess
+    import sys
+
+    where = tmp_path / "small"
+    where.mkdir()
+    if sys.platform != "linux":
+        pytest.skip("tmpfs is Linux's")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(where)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:80]}): needs root")
+    yield where
+    subprocess.run(["umount", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize("free_kb", [16, 36])  # (full while painting frames; full at the final write)
+def test_a_really_full_disk_is_one_line_and_leaves_no_half_output(
+    tmp_path: Path, small_disk: Path, free_kb: int
+) -> None:
+    src = clip_mp4(tmp_path / "in.mp4", n=5)
+    import os
+
+    stat = os.statvfs(small_disk)
+    free = stat.f_bavail * stat.f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - free_kb * 1024))
+    out = small_disk / "o.mp4"
+    tiny = ["--size", "48", "--scales", "1", "--iterations", "3", "--frame-iterations", "2", "-q"]
+    r = CliRunner().invoke(main, ["video", str(src), _painting(tmp_path), "-o", str(out), *tiny])
+    if r.exit_code == 0:  # (it fit after all: then it is whole)
+        assert out.exists() and (small_disk / "o.mp4.json").exists()
+        return
+    lines = [x for x in r.output.splitlines() if x.startswith("artstyle: error:")]
+    assert r.exit_code == 1 and len(lines) == 1 and "No space left on device" in lines[0], r.output
+    assert "Traceback" not in r.output
+    assert not out.exists() and not (small_disk / "o.mp4.json").exists()
+    assert not list(small_disk.glob(".artstyle-*"))
