@@ -91,8 +91,11 @@ class _Group(click.Group):
     failed run, 2 for a wrong command line, as click's usage errors); Ctrl-C into exit 130."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        with sigterm_as_ctrl_c():
+            return self._main(*args, **kwargs)
+
+    def _main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
-        sigterm_as_ctrl_c()
         try:
             rv = super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as e:

@@ -3,8 +3,10 @@ and the exit status says which came (128 + its number)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 #: The signal that last asked the run to stop (Ctrl-C's SIGINT, or SIGTERM).
@@ -22,9 +24,11 @@ def note_signal(signum: int) -> None:
     _stopped_by = signal.Signals(signum)
 
 
-def sigterm_as_ctrl_c() -> None:
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (what ``docker stop``, systemd, Kubernetes and Ray's cancel send: "stop and keep
-    your state") handled exactly as Ctrl-C: whatever handles SIGINT at that moment handles it, so a
+    your state"), while the block runs, handled exactly as Ctrl-C: whatever handles SIGINT at that
+    moment handles it, so a
     run keeps its image so far; the exit status is then 143. Main thread only."""
 
     def handler(signum: int, frame: Any) -> None:
@@ -35,5 +39,11 @@ def sigterm_as_ctrl_c() -> None:
         elif current != signal.SIG_IGN:
             raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:  # (a program that called the CLI in-process gets its own handler back)
+        signal.signal(signal.SIGTERM, old)
