@@ -28,8 +28,8 @@ def note_signal(signum: int) -> None:
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (what ``docker stop``, systemd, Kubernetes and Ray's cancel send: "stop and keep
     your state"), while the block runs, handled exactly as Ctrl-C: whatever handles SIGINT at that
-    moment handles it, so a
-    run keeps its image so far; the exit status is then 143. Main thread only."""
+    moment handles it, so a run keeps its image so far; the exit status is then 143. Main thread
+    only."""
 
     def handler(signum: int, frame: Any) -> None:
         note_signal(signum)
