@@ -145,3 +145,22 @@ def test_video_options_are_checked_from_their_field_bounds(values, message):
     with pytest.raises(ArtstyleError) as info:
         VideoOptions(**values).check()
     assert message in str(info.value)
+
+
+def test_style_strength_follows_the_measured_curve_and_leaves_the_default_weight_alone():
+    from artstyle.config import DEFAULT_STRENGTH, STRENGTH_CURVE, strength_multiplier, strength_of
+
+    assert StyleConfig().style_strength == DEFAULT_STRENGTH
+    assert (
+        StyleConfig().applied_style_weight == StyleConfig().style_weight
+    )  # (exactly: same images as before)
+    values = [strength_multiplier(s) for s in range(101)]
+    assert values[0] == 0 and values == sorted(values) and values[-1] == pytest.approx(STRENGTH_CURVE[-1][1])
+    for s, m in STRENGTH_CURVE:
+        assert strength_multiplier(s) == pytest.approx(m) and strength_of(m) == pytest.approx(s)
+    assert StyleConfig(style_strength=0).applied_style_weight == 0  # the photo
+    half = StyleConfig(style_weight=20, style_strength=45).applied_style_weight
+    assert 20 / 100 < half < 20 / 20  # "half as much style" is a small fraction of the weight
+    for bad in (-1, 101):
+        with pytest.raises(ArtstyleError, match="style_strength"):
+            StyleConfig(style_strength=bad)

@@ -100,20 +100,26 @@ def _num(x: float) -> str:
 
 
 #: The style strength (percent) -> the multiplier of ``style_weight`` it applies, measured by
-#: ``benchmarks/strength.py``: the default settings over the 16 dev-set pairs at 384 px, with the
-#: style weight times 0, 1/16, ..., 8; a multiplier's strength is 100 x the median pair's *style
-#: progress*, how far its style distance (the judge's mean Gram error) has come from the photo's
-#: towards the strongest one's. Between the points the multiplier is interpolated in log space
-#: (linearly between 0 and the first point), so the slider moves evenly along the style distance.
+#: ``benchmarks/strength.py`` over the 16 dev-set pairs at 256 px with the default settings and the
+#: style weight times 0, 1/256, ..., 8: a multiplier's strength is 100 x the median pair's
+#: *progress*, how far the picture has come from the photo (multiplier 0) towards the strongest
+#: (x8), in the judge's style distance and content distance, averaged. The style distance alone
+#: reaches its floor by 1/16 of the default weight; past it only the photo's structure goes on
+#: giving way, which the content distance follows. Between the points the multiplier is
+#: interpolated in log space (linearly between 0 and the first point). The default weight sits at
+#: 89.8 %: "half as much style" (45 %) is about 1/56 of it.
 STRENGTH_CURVE: tuple[tuple[float, float], ...] = (
     (0.0, 0.0),
-    (20.0, 1 / 16),
-    (35.0, 1 / 8),
-    (50.0, 1 / 4),
-    (62.0, 1 / 2),
-    (72.0, 1.0),
-    (82.0, 2.0),
-    (91.0, 4.0),
+    (21.8, 1 / 256),
+    (42.6, 1 / 64),
+    (55.8, 1 / 32),
+    (67.9, 1 / 16),
+    (74.6, 1 / 8),
+    (81.2, 1 / 4),
+    (86.4, 1 / 2),
+    (89.8, 1.0),
+    (94.3, 2.0),
+    (98.2, 4.0),
     (100.0, 8.0),
 )
 #: The strength of ``style_weight`` as it is (multiplier 1).
