@@ -4,16 +4,16 @@ Paints every dev-set pair (``quality.py``'s 16) with the default settings at ``-
 weight multiplied by each of ``--multipliers`` (0 = no style: the photo), and judges each output
 with ``judge.py`` (content distance at relu4_2; style distance, the mean relative Gram error over
 relu1_1 ... relu5_1). Per pair, the *progress* of a multiplier is how far the picture has come
-from the photo (multiplier 0) towards the strongest one, in both distances, averaged:
+from the photo (multiplier 0) towards the strongest one (multiplier ``m_max``) in content distance:
 
-    progress(m) = ( (style(0) - style(m)) / (style(0) - style(m_max))
-                  + (content(m) - content(0)) / (content(m_max) - content(0)) ) / 2
+    progress(m) = (content(m) - content(0)) / (content(m_max) - content(0))
 
-(the style distance alone saturates early: by 1/16 of the default weight the Gram statistics are
-matched and only the photo's structure goes on giving way, which the content distance follows).
-Prints per multiplier the median and worst pair of both distances and the median progress; the
-strength table ``artstyle.config.STRENGTH_CURVE`` follows: strength = 100 x the median progress
-(made non-decreasing), so that equal steps of the slider are equal steps of the judge's distances.
+The style distance is printed too, with its own progress, but it is not the slider's measure: it
+reaches its floor by 1/16 of the default weight (the Gram statistics are matched) while the picture,
+by eye, has hardly begun to change; from there on what one sees is the photo's structure giving way
+to the painting's strokes, which the content distance follows evenly (``--out`` holds every
+picture). The strength table ``artstyle.config.STRENGTH_CURVE`` is strength = 100 x the median
+progress (made non-decreasing), so that equal steps of the slider are equal steps of it.
 Also writes every output and ``strength.json`` into ``--out``, and the wall time of every run.
 
     python benchmarks/strength.py [--size 384] [--out /tmp/strength]
@@ -79,28 +79,29 @@ def report(results: dict[str, dict[str, dict[str, float]]], multipliers: list[fl
     complete = {n: r for n, r in results.items() if all(k in r for k in keys)}
     top = keys[-1]
 
-    def progress_of(r: dict[str, dict[str, float]], k: str) -> float:
-        style = (r["0"]["style"] - r[k]["style"]) / max(1e-9, r["0"]["style"] - r[top]["style"])
-        content = (r[k]["content"] - r["0"]["content"]) / max(1e-9, r[top]["content"] - r["0"]["content"])
-        return (style + content) / 2
+    def progress_of(r: dict[str, dict[str, float]], k: str, what: str) -> float:
+        return (r[k][what] - r["0"][what]) / (r[top][what] - r["0"][what] or 1e-9)
 
-    progress = {n: {k: progress_of(r, k) for k in keys} for n, r in complete.items()}
+    progress = {n: {k: progress_of(r, k, "content") for k in keys} for n, r in complete.items()}
+    style_progress = {n: {k: progress_of(r, k, "style") for k in keys} for n, r in complete.items()}
     print(f"\n{len(complete)} pairs, style weight = default x multiplier\n")
     print(
-        "| multiplier | style median | style worst | content median | content worst | progress median "
-        "| progress lowest | progress highest |"
+        "| multiplier | style median | style worst | style progress median | content median "
+        "| content worst | progress median | progress lowest | progress highest |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    strengths = []
+    print("|---|---|---|---|---|---|---|---|---|")
+    strengths: list[float] = []
     for k in keys:
         style = [r[k]["style"] for r in complete.values()]
         content = [r[k]["content"] for r in complete.values()]
         prog = [p[k] for p in progress.values()]
         med = statistics.median(prog)
+        sp = statistics.median(p[k] for p in style_progress.values())
         strengths.append(100 * max([med, *(s / 100 for s in strengths)]))
         print(
-            f"| {k} | {statistics.median(style):.3f} | {max(style):.3f} | {statistics.median(content):.3f} | "
-            f"{max(content):.3f} | {med:.3f} | {min(prog):.3f} | {max(prog):.3f} |"
+            f"| {k} | {statistics.median(style):.3f} | {max(style):.3f} | {sp:.3f} | "
+            f"{statistics.median(content):.3f} | {max(content):.3f} | {med:.3f} | {min(prog):.3f} | "
+            f"{max(prog):.3f} |"
         )
     print("\nSTRENGTH_CURVE (strength %, multiplier):")
     print("(" + ", ".join(f"({s:.1f}, {float(k):g})" for s, k in zip(strengths, keys, strict=True)) + ")")

@@ -159,8 +159,8 @@ def test_style_strength_follows_the_measured_curve_and_leaves_the_default_weight
     for s, m in STRENGTH_CURVE:
         assert strength_multiplier(s) == pytest.approx(m) and strength_of(m) == pytest.approx(s)
     assert StyleConfig(style_strength=0).applied_style_weight == 0  # the photo
-    half = StyleConfig(style_weight=20, style_strength=45).applied_style_weight
-    assert 20 / 100 < half < 20 / 20  # "half as much style" is a small fraction of the weight
+    half = StyleConfig(style_weight=20, style_strength=DEFAULT_STRENGTH / 2).applied_style_weight
+    assert 20 / 16 < half < 20 / 4  # "half as much style" is a fraction of the weight (about 1/9)
     for bad in (-1, 101):
         with pytest.raises(ArtstyleError, match="style_strength"):
             StyleConfig(style_strength=bad)

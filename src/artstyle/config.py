@@ -103,23 +103,24 @@ def _num(x: float) -> str:
 #: ``benchmarks/strength.py`` over the 16 dev-set pairs at 256 px with the default settings and the
 #: style weight times 0, 1/256, ..., 8: a multiplier's strength is 100 x the median pair's
 #: *progress*, how far the picture has come from the photo (multiplier 0) towards the strongest
-#: (x8), in the judge's style distance and content distance, averaged. The style distance alone
-#: reaches its floor by 1/16 of the default weight; past it only the photo's structure goes on
-#: giving way, which the content distance follows. Between the points the multiplier is
-#: interpolated in log space (linearly between 0 and the first point). The default weight sits at
-#: 89.8 %: "half as much style" (45 %) is about 1/56 of it.
+#: (x8) in the judge's content distance. (The judge's style distance reaches its floor by 1/16 of
+#: the default weight, where by eye the picture has hardly begun to change; what one sees after is
+#: the photo's structure giving way, which the content distance follows.) Between the points the
+#: multiplier is interpolated in log space (linearly between 0 and the first point): each doubling
+#: of the weight is about 11 points. The default weight sits at 75.6 %; half of it, 37.8 %, is
+#: about 1/9 of the weight.
 STRENGTH_CURVE: tuple[tuple[float, float], ...] = (
     (0.0, 0.0),
-    (21.8, 1 / 256),
-    (42.6, 1 / 64),
-    (55.8, 1 / 32),
-    (67.9, 1 / 16),
-    (74.6, 1 / 8),
-    (81.2, 1 / 4),
-    (86.4, 1 / 2),
-    (89.8, 1.0),
-    (94.3, 2.0),
-    (98.2, 4.0),
+    (1.8, 1 / 256),
+    (9.7, 1 / 64),
+    (18.7, 1 / 32),
+    (28.8, 1 / 16),
+    (39.3, 1 / 8),
+    (50.5, 1 / 4),
+    (62.7, 1 / 2),
+    (75.6, 1.0),
+    (86.5, 2.0),
+    (95.4, 4.0),
     (100.0, 8.0),
 )
 #: The strength of ``style_weight`` as it is (multiplier 1).
