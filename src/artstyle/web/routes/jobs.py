@@ -42,7 +42,7 @@ groups = APIRouter(prefix="/api/groups")
 
 
 @dataclass
-class Request_:
+class StylizeForm:
     """A stylize request read and checked: its photos (with the ones that could not be used),
     paintings, masks, settings."""
 
@@ -54,7 +54,7 @@ class Request_:
     cfg: StyleConfig
 
 
-async def _read_stylize(form: Any, store: Store, limits: Limits) -> Request_:
+async def _read_stylize(form: Any, store: Store, limits: Limits) -> StylizeForm:
     """The photos (a batch: each its own job; one that is not an image is skipped and listed),
     paintings, masks and settings of a form, checked; any other problem is an ArtstyleError."""
     contents, skipped = [], []
@@ -88,15 +88,15 @@ async def _read_stylize(form: Any, store: Store, limits: Limits) -> Request_:
     masks = [await image_ref(store, x, "mask") for x in form.getlist("mask")]
     if masks:
         await run_in_threadpool(as_masks, [str(store.image_path(m["id"])) for m in masks], len(styles))
-    return Request_(contents, skipped, styles, masks, preset_name, cfg)
+    return StylizeForm(contents, skipped, styles, masks, preset_name, cfg)
 
 
-def _plan(req: Request_, content: dict[str, Any]) -> Plan:
+def _plan(req: StylizeForm, content: dict[str, Any]) -> Plan:
     sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
     return preflight(sizes[0], sizes[1:], req.cfg, resolve_device(req.cfg.device))
 
 
-def _estimate(req: Request_, content: dict[str, Any], timings: Timings) -> dict[str, Any]:
+def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> dict[str, Any]:
     """Time and peak memory of one photo's run, before it starts (a refusal is its ``error``)."""
     device = resolve_device(req.cfg.device)
     sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
