@@ -97,6 +97,7 @@ def test_the_estimate_before_start_and_against_the_real_time(tmp_path: Path) -> 
         }
         refused = c.post("/api/jobs/estimate", data=huge).json()
         assert refused["error"] and "memory" in refused["error"]
+        assert "--" not in refused["error"] and "(under Advanced)" in refused["error"]  # the page's words
 
 
 def test_strength_is_a_setting_with_its_bounds(tmp_path: Path) -> None:

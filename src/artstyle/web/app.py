@@ -54,6 +54,7 @@ from artstyle.web.guard import LOOPBACK, Guard, error_response
 from artstyle.web.manager import Manager, QueueFull
 from artstyle.web.routes import config, images, jobs, page
 from artstyle.web.routes.common import Limits
+from artstyle.web.settings import studio_words
 from artstyle.web.store import NotFound, Store
 
 __all__ = ["LOOPBACK", "create_app"]
@@ -116,7 +117,7 @@ def create_app(
     for kind, status in STATUS.items():
 
         async def _user_error(request: Request, e: Exception, status: int = status) -> JSONResponse:
-            return error_response(status, store.public(str(e)))
+            return error_response(status, studio_words(store.public(str(e))))
 
         app.add_exception_handler(kind, _user_error)
 

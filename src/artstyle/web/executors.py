@@ -19,6 +19,7 @@ import importlib
 import json
 import multiprocessing as mp
 import queue
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -199,6 +200,8 @@ class RayExecutor:
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             return "failed", job_id, {"message": f"the Ray task failed: {last[:200]}", "time": time.time()}
         event, data = r["event"], r["data"]
+        if isinstance(data.get("message"), str):  # (the task's own folder is nobody's business)
+            data["message"] = re.sub(r"\S*artstyle-studio-[^/\s]+/(job/)?", "", data["message"])
         files = {folder / name: content for name, content in r["files"].items()}
         for p in files:
             p.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,10 @@ one restriction of the web: a field that also takes a path (weights, initial) ta
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from artstyle.config import StyleConfig, from_dict, layered, preset, schema, short_repr
+from artstyle.config import StyleConfig, field_types, from_dict, layered, preset, schema, short_repr
 from artstyle.errors import ArtstyleError
 
 
@@ -17,6 +18,19 @@ def web_restrictions(values: dict[str, Any]) -> dict[str, str]:
         if "named" in f and f["name"] in values and values[f["name"]] not in f["named"]:
             errors[f["name"]] = f"{f['name']} must be one of {', '.join(f['named'])} here (no file paths)"
     return errors
+
+
+def studio_words(message: str) -> str:
+    """A message of the engine's, which names the command line's flags (``lower --size or raise
+    --max-memory``), in the page's words: the simple panel's Size, and Advanced's setting names."""
+
+    def word(m: re.Match[str]) -> str:
+        name = m.group(1).replace("-", "_")
+        if name == "size":
+            return "the Size"
+        return f"{name} (under Advanced)" if name in field_types() else m.group(0)
+
+    return re.sub(r"--([a-z][a-z0-9-]*)", word, message)
 
 
 #: No form has more settings than this (the config has about 50).

@@ -34,7 +34,7 @@ from artstyle.web.routes.common import (
     public_image,
     read_form,
 )
-from artstyle.web.settings import check_settings
+from artstyle.web.settings import check_settings, studio_words
 from artstyle.web.store import TIMINGS, NotFound, Store, display_name
 
 router = APIRouter(prefix="/api/jobs")
@@ -103,7 +103,7 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
     try:
         plan = plan_run(sizes[0], sizes[1:], req.cfg, memory_budget(req.cfg, device))
     except ArtstyleError as e:  # (not even in tiles)
-        return {"seconds": None, "basis": None, "memory_gb": None, "error": str(e)}
+        return {"seconds": None, "basis": None, "memory_gb": None, "error": studio_words(str(e))}
     out: dict[str, Any] = {
         **timings.estimate(plan, setup_key(req.cfg, device.type)).describe(),
         "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),
@@ -113,7 +113,7 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
     try:
         preflight(sizes[0], sizes[1:], req.cfg, device)
     except ArtstyleError as e:
-        out["error"] = str(e)
+        out["error"] = studio_words(str(e))
     return out
 
 
