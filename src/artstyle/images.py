@@ -105,7 +105,7 @@ def _decode(p: Path | io.BytesIO, label: str, need: int | None, max_pixels: int 
         with im:
             if im.width * im.height > max_pixels:
                 raise ArtstyleError(too_large)
-            return _decoded(im, need)
+            return _decoded(im, need, p)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ArtstyleError(too_large) from None
     except UnidentifiedImageError:
@@ -132,9 +132,12 @@ def _dims(p: Path | io.BytesIO) -> str:
     return "size unknown"
 
 
-def _decoded(im: Image.Image, need: int | None) -> Image.Image:
+def _decoded(im: Image.Image, need: int | None, source: Path | io.BytesIO | None = None) -> Image.Image:
     """The opened file decoded, reduced to what ``need`` asks for, upright sRGB, with the kept EXIF."""
-    exif = im.getexif()  # (read before decoding: TIFF keeps it in the header)
+    # (read before decoding: TIFF keeps it in the header; a PNG's only where it comes before the
+    # pixels, as Pillow's getexif would decode the whole picture to look for one after them)
+    lazy_png = im.format == "PNG" and "exif" not in im.info
+    exif = Image.Exif() if lazy_png else im.getexif()
     kept = _kept_exif(exif)
     orientation = exif.get(0x0112)
     icc = im.info.get("icc_profile")
@@ -142,10 +145,14 @@ def _decoded(im: Image.Image, need: int | None) -> Image.Image:
     if factor > 1 and im.format == "JPEG":
         # JPEG decodes at 1/2, 1/4 or 1/8 directly (the DCT's own scaling; no full-size copy)
         im.draft(im.mode, (math.ceil(im.width / factor), math.ceil(im.height / factor)))
-    im.load()
-    factor = _reduce_factor(im.size, need)
-    if factor > 1:
-        im = _reduce(im, factor)
+    shrunk = _shrink_streaming(source, factor) if factor > 1 and im.format in ("PNG", "TIFF") else None
+    if shrunk is not None:
+        im = shrunk
+    else:
+        im.load()
+        factor = _reduce_factor(im.size, need)
+        if factor > 1:
+            im = _reduce(im, factor)
     if icc:
         im.info["icc_profile"] = icc
     if orientation in _ORIENT:
@@ -165,6 +172,31 @@ _ORIENT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+def _shrink_streaming(source: Path | io.BytesIO | None, factor: int) -> Image.Image | None:
+    """A PNG or TIFF shrunk by ``factor`` (box average) while it is read, in memory proportional
+    to a few rows, through libvips (the optional ``huge`` extra: ``pip install "artstyle[huge]"``);
+    None without it (Pillow then decodes the whole picture first: a 16000 px PNG costs 1 GB) or
+    when libvips cannot read the file. The result keeps the file's bands and depth (16-bit, float,
+    alpha), so it goes on through the same conversions as a file Pillow decoded."""
+    if source is None:
+        return None
+    try:
+        import pyvips
+    except (ImportError, OSError):  # (OSError: the package without its libvips)
+        return None
+    try:
+        if isinstance(source, io.BytesIO):
+            v = pyvips.Image.new_from_buffer(source.getvalue(), "", access="sequential")
+        else:
+            v = pyvips.Image.new_from_file(str(source), access="sequential")
+        data = v.shrink(factor, factor).write_to_buffer(".tif")
+    except pyvips.Error:
+        return None
+    small = Image.open(io.BytesIO(data))
+    small.load()
+    return small
 
 
 def _reduce_factor(size: tuple[int, int], need: int | None) -> int:
