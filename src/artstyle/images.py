@@ -155,23 +155,11 @@ def _decoded(im: Image.Image, need: int | None, source: Path | io.BytesIO | None
             im = _reduce(im, factor)
     if icc:
         im.info["icc_profile"] = icc
-    if orientation in _ORIENT:
-        im = im.transpose(_ORIENT[orientation])
-    out = to_rgb(im, upright=False)
+    if orientation and im.getexif().get(0x0112) != orientation:
+        im.getexif()[0x0112] = orientation  # (a reduced picture: to_rgb's exif_transpose reads it)
+    out = to_rgb(im)
     out.info = {"exif": kept} if kept else {}
     return out
-
-
-#: EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
-_ORIENT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 
 def _shrink_streaming(source: Path | io.BytesIO | None, factor: int) -> Image.Image | None:
@@ -246,11 +234,9 @@ SRGB = ImageCms.createProfile("sRGB")
 _SRGB_ICC = ImageCms.ImageCmsProfile(SRGB).tobytes()
 
 
-def to_rgb(im: Image.Image, upright: bool = True) -> Image.Image:
-    """Convert any Pillow image to 8-bit sRGB (see :func:`load_image`); ``upright``: apply its EXIF
-    orientation first."""
-    if upright:
-        im = ImageOps.exif_transpose(im) or im
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow image to upright 8-bit sRGB (see :func:`load_image`)."""
+    im = ImageOps.exif_transpose(im) or im
     icc = im.info.get("icc_profile")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return Image.fromarray(_to_8bit(im), "L").convert("RGB")

@@ -10,6 +10,7 @@ The algorithm lives in :mod:`artstyle.stylizer` and knows nothing of files; the 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from artstyle.config import StyleConfig, from_dict
 from artstyle.console import Interrupts, Progress
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.files import OutputExistsError, sha256_file
+from artstyle.files import OutputExistsError, check_regular_file
 from artstyle.images import Encoding, encode_image, save_image
 from artstyle.record import (
     Source,
@@ -234,17 +235,18 @@ def run_batch(
     for i, (photo, out) in enumerate(zip(photos, outputs, strict=True), start=1):
         outcome = BatchOutcome(photo, out, "done")
         try:
-            sha = sha256_file(photo)
+            data = check_regular_file(photo, "image").read_bytes()  # (read once: hashed, then decoded)
+            sha = hashlib.sha256(data).hexdigest()
             if not opts.overwrite and finished_run(out, cfg.to_dict(), [sha, *style_shas]):
                 outcome.status, outcome.message = "skipped", "up to date"
             else:
                 label = f"{i}/{len(photos)} {photo.name[:30]} "
                 job = dataclasses.replace(opts, label=label, stylizer=stylizer)
-                result = run_job(Source.from_path(photo, need), styles, out, cfg, job)
-                if result.interrupted:
+                source = Source.from_bytes(data, str(photo), sha, photo, need)
+                if run_job(source, styles, out, cfg, job).interrupted:
                     outcome.status = "interrupted"
         except (ArtstyleError, OSError) as e:
-            outcome.status, outcome.message = "failed", str(e) if isinstance(e, ArtstyleError) else f"{e}"
+            outcome.status, outcome.message = "failed", str(e)
         outcomes.append(outcome)
         if report is not None:
             report(outcome)

@@ -724,7 +724,11 @@ def preflight(
     """The run's plan, and what fails before any work: a photo the network cannot read at this
     size, a tile size or memory budget that cannot work, and (on the CPU) a run that needs more
     memory than there is. Levels over the budget are planned in tiles."""
-    plan = plan_run(content_size, style_sizes, cfg, memory_budget(cfg, device))
+    return check_plan(plan_run(content_size, style_sizes, cfg, memory_budget(cfg, device)), cfg, device)
+
+
+def check_plan(plan: Plan, cfg: StyleConfig, device: torch.device) -> Plan:
+    """``plan`` if it fits: on the CPU, a run that needs more memory than there is is refused."""
     if device.type == "cpu":
         check_memory(plan, cfg)
     return plan

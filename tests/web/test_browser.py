@@ -203,6 +203,15 @@ def desktop(pg: Page) -> None:
     pg.wait_for_timeout(200)
 
 
+def shoot(pg: Page, shots: Path, name: str, full_page: bool = True) -> None:
+    """The state as it is, at desktop width and at a phone's 390 px (then back to the desktop)."""
+    pg.screenshot(path=shots / f"{name}.png", full_page=full_page)
+    pg.set_viewport_size({"width": 390, "height": 844})
+    pg.wait_for_timeout(250)
+    pg.screenshot(path=shots / f"{name}-390.png", full_page="viewer" not in name)  # (the page is one column)
+    desktop(pg)
+
+
 def test_the_simple_panel_shows_four_controls_and_advanced_is_folded(
     page: tuple[Page, list[str]], shots: Path
 ) -> None:
@@ -214,7 +223,7 @@ def test_the_simple_panel_shows_four_controls_and_advanced_is_folded(
     expect(pg.locator("#colors")).to_be_visible()
     expect(pg.locator("#preset")).to_have_value("default")
     expect(pg.locator("#f-style_weight")).to_be_hidden()  # folded under Advanced
-    pg.screenshot(path=shots / "10-simple.png", full_page=True)
+    shoot(pg, shots, "10-simple")
     height = pg.evaluate("document.querySelector('#settings').getBoundingClientRect().height")
     assert height < 900, f"the settings panel is {height} px tall"
     assert problems == []
@@ -242,13 +251,13 @@ def test_size_sets_the_size_and_the_estimate_is_shown_or_refused(
     expect(pg.locator("#f-size")).to_have_value("256")
     expect(pg.locator("#estimate")).to_contain_text("about", timeout=10_000)
     expect(pg.locator("#estimate")).to_contain_text("peak memory")
-    pg.screenshot(path=shots / "11-estimate.png", full_page=False)
+    shoot(pg, shots, "11-estimate", full_page=False)
     settings(pg, max_memory=0.5)
     pg.check("#size-4096")
     expect(pg.locator("#estimate")).to_contain_text("memory", timeout=10_000)
     expect(pg.locator("#estimate")).to_have_class(re.compile("err"))
     expect(pg.locator("#start")).to_be_disabled()
-    pg.screenshot(path=shots / "12-refused.png", full_page=False)
+    shoot(pg, shots, "12-refused", full_page=False)
     settings(pg, max_memory=0)
     pg.check("#size-256")
     expect(pg.locator("#estimate")).not_to_have_class(re.compile("err"), timeout=10_000)
@@ -293,7 +302,7 @@ def test_a_batch_of_three_photos_gives_three_results_and_one_zip(
     expect(group).to_contain_text("Batch of 3 photos")
     expect(group.locator(".group-count")).to_have_text("3/3 finished", timeout=90_000)
     expect(pg.locator(".card .badge.done")).to_have_count(4, timeout=10_000)  # (and the first test's)
-    pg.screenshot(path=shots / "13-batch.png", full_page=True)
+    shoot(pg, shots, "13-batch")
     with pg.expect_download() as dl:
         group.locator("a", has_text="zip").click()
     names = zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes())).namelist()
@@ -318,13 +327,13 @@ def test_the_viewer_opens_zooms_and_closes_with_the_keyboard(
     pg.keyboard.press("ArrowLeft")
     expect(pg.locator("#viewer-title")).to_have_text(first or "")
     pg.locator("#viewer-slider").fill("50")
-    pg.screenshot(path=shots / "14-viewer.png", full_page=False)
+    shoot(pg, shots, "14-viewer", full_page=False)
     pg.keyboard.press("z")
     expect(pg.locator("#viewer-stage")).to_have_class(re.compile("actual"))
     width = pg.evaluate("document.querySelector('#viewer-result').getBoundingClientRect().width")
     natural = pg.evaluate("document.querySelector('#viewer-result').naturalWidth")
     assert abs(width - natural) < 1, (width, natural)  # 1:1
-    pg.screenshot(path=shots / "15-viewer-1to1.png", full_page=False)
+    shoot(pg, shots, "15-viewer-1to1", full_page=False)
     pg.keyboard.press("Escape")
     expect(pg.locator("#viewer")).to_be_hidden()
     assert problems == []

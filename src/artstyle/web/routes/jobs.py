@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.masks import as_masks
-from artstyle.plan import Plan, estimate_memory, plan_run
+from artstyle.plan import estimate_memory, plan_run
 from artstyle.runtime import available_memory, memory_budget, resolve_device
-from artstyle.stylizer import preflight
+from artstyle.stylizer import check_plan
 from artstyle.timing import Timings, setup_key
 from artstyle.web.manager import FINISHED, Manager
 from artstyle.web.routes.common import (
@@ -91,11 +91,6 @@ async def _read_stylize(form: Any, store: Store, limits: Limits) -> StylizeForm:
     return StylizeForm(contents, skipped, styles, masks, preset_name, cfg)
 
 
-def _plan(req: StylizeForm, content: dict[str, Any]) -> Plan:
-    sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
-    return preflight(sizes[0], sizes[1:], req.cfg, resolve_device(req.cfg.device))
-
-
 def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> dict[str, Any]:
     """Time and peak memory of one photo's run, before it starts (a refusal is its ``error``)."""
     device = resolve_device(req.cfg.device)
@@ -111,7 +106,7 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
         "tiled": plan.tiled,
     }
     try:
-        preflight(sizes[0], sizes[1:], req.cfg, device)
+        check_plan(plan, req.cfg, device)
     except ArtstyleError as e:
         out["error"] = studio_words(str(e))
     return out
@@ -158,8 +153,9 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
     timings = Timings(store.root / TIMINGS)
     jobs = []
     for content in req.contents:  # (every photo is checked before any is queued)
-        await run_in_threadpool(_plan, req, content)
         est = await run_in_threadpool(_estimate, req, content, timings)
+        if est.get("error"):  # (the one check before it is queued: it fits, in tiles or not)
+            raise ArtstyleError(est["error"])
         mask_paths = [str(store.image_path(m["id"])) for m in req.masks]
         task = {
             "config": req.cfg.to_dict(),
