@@ -162,10 +162,11 @@ class RayExecutor:
             n = self.queue.qsize()
             if n:
                 out += [self._preview(e) for e in self.queue.get_nowait_batch(n)]
-        if self.refs:
-            refs = [r for r, _, _ in self.refs.values()]
+        running = list(self.refs.items())  # (a copy: a submit on another thread may add one meanwhile)
+        if running:
+            refs = [r for _, (r, _, _) in running]
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-            for job_id in [j for j, (r, _, _) in self.refs.items() if r in ready]:
+            for job_id in [j for j, (r, _, _) in running if r in ready]:
                 out.append(self._finish(ray, job_id))
         if not out:
             time.sleep(timeout)
