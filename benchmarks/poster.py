@@ -1,7 +1,9 @@
 """Poster-size pictures: time, peak memory, seams and look of tiled runs (the README's table).
 
-Each run is the CLI in a subprocess under ``/usr/bin/time -v`` (peak resident memory of the
-process; a Ray run's workers are not in it, and say so). For every output:
+Each run is the CLI with its default plan for the size (the picture painted at ``paint_size``,
+then detail levels up to the size; see ``artstyle.pyramid``) in a subprocess under
+``/usr/bin/time -v`` (peak resident memory of the process; a Ray run's workers are not in it, and
+say so). For every output:
 
 * wall time and peak memory;
 * seams: the mean absolute difference between neighbouring pixels across every border of every
@@ -9,7 +11,11 @@ process; a Ray run's workers are not in it, and say so). For every output:
   a border no different from the rest;
 * look: the output reduced to 512 px, judged (``benchmarks/judge.py``) against a direct 512 px run
   of the same pair (the default settings): the ratio of style and of content distances;
-* 1:1 crops across tile borders, for the eye (``OUT.crops.png``).
+* 1:1 crops across tile borders, for the eye (``OUT.crops.png``);
+* a control for the look: the direct 512 px picture itself enlarged to the size (bicubic) and
+  reduced back (Lanczos), judged the same way. The judge's style distance is very sensitive to
+  this round trip alone (the 512 px picture is tuned pixel by pixel to the network at 512 px), so
+  this row is the look measure's floor for a picture that was not painted at 512 px.
 
     python benchmarks/poster.py --pairs tubingen:starry_night --sizes 2048 --modes untiled tiled
     python benchmarks/poster.py --sizes 4096 --modes tiled --max-memory 6
@@ -41,13 +47,6 @@ from artstyle.tiles import grid, pass_shift
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parent.parent / "shared" / "images"
 OUT = ROOT / "poster-out"
-#: Levels of a poster run, by size: 256 px first, fewer iterations as the levels grow.
-RECIPES = {
-    1024: "--scales 3 --level-iterations 100,40,20",
-    2048: "--scales 4 --level-iterations 100,40,20,8",
-    4096: "--scales 5 --level-iterations 100,40,20,8,4",
-    8192: "--scales 6 --level-iterations 100,40,20,8,4,2",
-}
 MODES = {
     "untiled": "",
     "tiled": "",  # tiles where the budget (--max-memory) says
@@ -66,7 +65,7 @@ def run(pair: str, size: int, mode: str, budget: float, extra: str, reuse: bool)
     out = OUT / f"{pair.replace(':', '-')}-{size}-{mode}.png"
     if reuse and out.exists() and Path(str(out) + ".json").exists():
         return out
-    flags = f"--size {size} {RECIPES.get(size, '')} {MODES[mode]} {extra}"
+    flags = f"--size {size} {MODES[mode]} {extra}"
     if mode != "untiled" and budget:
         flags += f" --max-memory {budget}"
     if mode == "untiled":
@@ -173,8 +172,18 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for pair in args.pairs:
         photo, painting = paths(pair)
-        ref = judge.measure(reference(pair, args.reuse or args.report_only), photo, painting)
+        ref_path = reference(pair, args.reuse or args.report_only)
+        ref = judge.measure(ref_path, photo, painting)
         for size in args.sizes:
+            direct = load_image(ref_path)
+            round_trip = direct.resize(fit_long_side(direct.size, size), Image.Resampling.BICUBIC)
+            m = judge.measure(round_trip.resize(direct.size, Image.Resampling.LANCZOS), photo, painting)
+            print(
+                f"| {pair} | {size} | control: 512 px enlarged and reduced | | | | | "
+                f"{m['style'] / ref['style']:.2f} ({m['style']:.3f}) | "
+                f"{m['content'] / ref['content']:.2f} ({m['content']:.3f}) |",
+                flush=True,
+            )
             for mode in args.modes:
                 out = OUT / f"{pair.replace(':', '-')}-{size}-{mode}.png"
                 if not args.report_only:

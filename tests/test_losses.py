@@ -3,11 +3,13 @@ import torch
 
 from artstyle.errors import ArtstyleError
 from artstyle.losses import (
+    AnchorLoss,
     ContentLoss,
     GramStyleLoss,
     MeanCovStyleLoss,
     SlicedWassersteinStyleLoss,
     blend_weights,
+    gaussian_blur,
     gram_matrix,
     layer_weights,
     tv_loss,
@@ -99,3 +101,27 @@ def test_gram_loss_gradient_matches_autograd():
     (g_plain,) = torch.autograd.grad(plain, x)
     (g_fast,) = torch.autograd.grad(loss(x), x)
     assert torch.allclose(g_plain, g_fast) and torch.allclose(plain, loss(x))
+
+
+def test_gaussian_blur_keeps_flat_and_smooth_pictures_and_removes_fine_stripes():
+    flat = torch.full((1, 3, 20, 30), 7.0)
+    assert torch.allclose(gaussian_blur(flat, 1.0), flat)
+    ramp = torch.arange(30.0).expand(1, 3, 20, 30).contiguous()
+    assert torch.allclose(gaussian_blur(ramp, 1.0)[..., 4:-4], ramp[..., 4:-4], atol=1e-4)
+    stripes = (torch.arange(30) % 2).float().expand(1, 1, 20, 30) * 255
+    assert float(gaussian_blur(stripes, 1.0)[..., 4:-4].std()) < 0.05 * float(stripes.std())
+    thin = torch.rand(1, 3, 2, 40)  # thinner than the kernel: still its own shape
+    assert gaussian_blur(thin, 1.0).shape == thin.shape
+
+
+def test_anchor_loss_by_hand_sees_low_frequencies_only():
+    start = torch.rand(1, 3, 24, 24) * 255
+    loss = AnchorLoss(start, 1.0)
+    assert float(loss(start)) == pytest.approx(0.0, abs=1e-8)
+    shifted = start + 10.0  # a change of the picture's coarse content: all of it counts
+    assert float(loss(shifted)) == pytest.approx(100.0, rel=1e-4)
+    fine = (torch.arange(24) % 2).float().expand(1, 3, 24, 24) * 20 - 10  # finest detail: ~ nothing
+    assert float(loss(start + fine)) < 0.05 * float(loss(shifted))
+    expected = torch.mean((gaussian_blur(shifted, 1.0) - gaussian_blur(start, 1.0)) ** 2)
+    assert float(loss(shifted)) == pytest.approx(float(expected))
+    assert loss.blank_loss() == pytest.approx(float(torch.mean(gaussian_blur(start, 1.0) ** 2)))

@@ -59,3 +59,27 @@ def test_a_new_term_is_one_append_and_is_reported_by_kind():
 def test_a_run_reports_every_kind_even_with_tv_off():
     r = Stylizer(stripes_image(), size=48, scales=1, iterations=2, tv_weight=0.0).stylize(gradient_image())
     assert r.history[-1]["tv"] == 0.0 and {"content", "style", "total"} <= set(r.history[-1])
+
+
+def test_the_look_term_is_the_style_terms_of_the_reduced_picture():
+    from artstyle.images import to_tensor
+    from artstyle.objective import Detail, ReducedStyle, StyleTargets
+
+    obj, cfg = _objective()
+    small = StyleTargets.build(obj.features, cfg, [to_tensor(stripes_image(24, 24))])
+    x = (torch.rand(1, 3, 64, 80) * 255).requires_grad_()
+    look = ReducedStyle(obj.features, small, 2.0)
+    reduced = torch.nn.functional.interpolate(x.detach(), size=(32, 40), mode="bilinear", antialias=True)
+    feats = obj.features(reduced)
+    by_hand = sum(w * small.losses[s][layer](feats[layer]) for s, layer, w in small.terms)
+    assert float(look(x.detach())) == pytest.approx(float(by_hand), rel=1e-5) and float(by_hand) > 0
+    look(x).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    detail = Detail(1.0, small, 2.0)
+    assert [t.kind for t in detail.terms(obj, x.detach(), cfg.replace(detail_anchor=10.0))] == [
+        "anchor",
+        "look",
+    ]
+    assert [t.kind for t in detail.terms(obj, x.detach()[..., :64, :64], cfg)] == ["look"]  # (anchor 0)
+    assert detail.terms(obj, x.detach()[..., :40, :40], cfg) == []  # under 32 px reduced: no look
+    assert detail.terms(obj, x.detach(), cfg.replace(detail_style=0.0)) == []

@@ -43,6 +43,24 @@ def test_levels_that_fit_run_whole_and_the_budget_picks_the_largest_tile_that_fi
     assert plan.total_iterations == 10 + 6 + sum(len(p.tiles) * p.iterations for p in fine.passes)
 
 
+def test_a_picture_larger_than_paint_size_gets_detail_levels_with_half_the_iterations_each():
+    def levels(size, **kw):
+        plan = plan_run((1024, 768), [(800, 600)], StyleConfig(size=size, **kw))
+        return [(max(lv.size), lv.iterations) for lv in plan.levels]
+
+    assert levels(512) == [(256, 100), (512, 40)]  # the default run: no detail level
+    assert levels(700) == [(350, 100), (700, 40)]  # within sqrt(2) of paint_size: painted at its size
+    assert levels(1000) == [(256, 100), (512, 40), (1000, 20)]
+    assert levels(1536) == [(256, 100), (512, 40), (1024, 20), (1536, 10)]
+    assert levels(4096) == [(256, 100), (512, 40), (1024, 20), (2048, 10), (4096, 5)]
+    assert levels(8192)[-1] == (8192, 3)
+    assert levels(16384)[-1] == (16384, 2)  # never under two iterations
+    assert levels(4096, paint_size=0) == [(2048, 100), (4096, 40)]  # as scales says, at full size
+    assert levels(4096, paint_size=1024, iterations=30) == [(512, 100), (1024, 30), (2048, 15), (4096, 8)]
+    explicit = levels(2048, scales=3, level_iterations=(50, 20, 4))  # a recipe: its levels only
+    assert explicit == [(512, 50), (1024, 20), (2048, 4)]
+
+
 def test_a_given_tile_size_tiles_every_larger_level():
     plan = plan_run((512, 384), [], StyleConfig(size=512, scales=2, coarse_min_size=128, tile_size=300))
     assert [lv.tile for lv in plan.levels] == [0, 300]
@@ -132,3 +150,63 @@ def test_resume_carries_the_image_exactly():
     from artstyle.stylizer import RunState
 
     assert torch.equal(RunState(1, x, 0).image, x)
+
+
+def _detail_run(anchor: float, **kw):
+    cfg = StyleConfig(
+        **{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 8},
+        detail_anchor=anchor,
+        **kw,
+    )
+    steps = []
+    r = Stylizer([stripes_image()], cfg).stylize(gradient_image(128, 96), callback=steps.append)
+    return r, steps
+
+
+def test_the_detail_anchor_holds_a_detail_level_to_the_picture_below():
+    from artstyle.losses import gaussian_blur
+    from artstyle.pyramid import upsample
+
+    far = {}
+    for anchor in (0.0, 1e4):
+        _, steps = _detail_run(anchor)
+        assert [s.size for s in (steps[0], steps[-1])] == [(64, 48), (128, 96)]
+        below = upsample(next(s for s in reversed(steps) if s.scale == 1).output, (128, 96))
+        final = steps[-1].output
+        far[anchor] = float(torch.mean((gaussian_blur(final, 1.0) - gaussian_blur(below, 1.0)) ** 2))
+        assert ("anchor" in steps[-1].losses) == bool(anchor) and "anchor" not in steps[0].losses
+    assert far[1e4] < 0.2 * far[0.0]
+
+
+def test_the_look_term_holds_a_detail_level_to_the_paintings_statistics_at_paint_size():
+    from artstyle.objective import ReducedStyle
+
+    measured = {}
+    for weight in (0.0, 10.0):
+        cfg = StyleConfig(**{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 8})
+        cfg = cfg.replace(detail_style=weight)
+        s = Stylizer([stripes_image()], cfg)
+        photo = gradient_image(128, 96)
+        steps = []
+        s.stylize(photo, callback=steps.append)
+        assert ("look" in steps[-1].losses) == bool(weight)
+        painted = s.plan(photo).levels[0]
+        targets = s.style_targets([stripes_image()], painted, torch.Generator())
+        look = ReducedStyle(s.net, targets, 2.0)
+        measured[weight] = float(look(steps[-1].output))
+    assert measured[10.0] < 0.8 * measured[0.0]
+
+
+def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
+    cfg = StyleConfig(**{**SMALL, "size": 160, "paint_size": 80, "scales": 1}, detail_anchor=100.0)
+    photo = gradient_image(160, 120)
+    stylizer = Stylizer([stripes_image()], cfg)
+    whole = stylizer.plan(photo)
+    first, lv = whole.levels
+    tiled = Level(
+        lv.size, lv.iterations, lv.style_sizes, 160, 20, (Pass((Tile(0, 0, 160, 120),), lv.iterations),)
+    )
+    a = stylizer.stylize(photo, plan=whole)
+    b = Stylizer([stripes_image()], cfg).stylize(photo, plan=Plan((first, tiled)))
+    assert "anchor" in a.history[-1]
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image))

@@ -26,7 +26,7 @@ import torch
 from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError
 from artstyle.images import to_tensor
-from artstyle.objective import StyleTargets
+from artstyle.objective import Detail, StyleTargets
 from artstyle.runtime import resolve_device
 from artstyle.stylizer import TileDone, TileJob, build_network, tile_run
 
@@ -95,7 +95,12 @@ class TileWorker:
         self.net = build_network(self.cfg, self.device)
 
     def paint(
-        self, targets: StyleTargets, job: TileJob, iterations: int, next_size: tuple[int, int] | None
+        self,
+        targets: StyleTargets,
+        job: TileJob,
+        iterations: int,
+        next_size: tuple[int, int] | None,
+        detail: Detail | None = None,
     ) -> TileDone:
         """``iterations`` of one tile (fewer when its loss stops being finite)."""
         die_once = os.environ.get("ARTSTYLE_TEST_TILE_DIES_ONCE", "")
@@ -107,8 +112,10 @@ class TileWorker:
         d = self.device
         content = to_tensor(Image.fromarray(job.content, "RGB"), d)
         masks = None if job.masks is None else [m.to(d) for m in job.masks]
-        targets.losses.to(d)  # (this process's own copy)
-        run = tile_run(self.net, self.cfg, content, targets, job.image.to(d), masks, job.carried)
+        targets.losses.to(d)  # (this process's own copies)
+        if detail is not None and detail.look is not None:
+            detail.look.losses.to(d)
+        run = tile_run(self.net, self.cfg, content, targets, job.image.to(d), masks, job.carried, detail)
         records = []
         for _ in range(iterations):
             records.append(dict(run.step()))
@@ -137,15 +144,20 @@ class RayPainter:
         )
         self._args = (cfg.to_dict(), cpus_per_actor)
         self.actors = [self._remote.remote(*self._args) for _ in range(n)]
-        self._targets: tuple[int, Any] | None = None
+        self._put: dict[str, tuple[Any, Any]] = {}  # key -> (the value, its object reference)
 
-    def _targets_ref(self, targets: StyleTargets) -> Any:
-        """The level's painting statistics, in the object store once."""
-        if self._targets is None or self._targets[0] != id(targets):
-            cpu = copy.deepcopy(targets)  # (workers may have no GPU: they get it on the CPU)
-            cpu.losses.to("cpu")
-            self._targets = (id(targets), self.ray.put(cpu))
-        return self._targets[1]
+    def _once(self, key: str, value: Any) -> Any:
+        """``value`` (a level's painting statistics, or its detail terms) in the object store once,
+        moved to the CPU (workers may have no GPU)."""
+        if value is None:
+            return None
+        if key not in self._put or self._put[key][0] is not value:
+            cpu = copy.deepcopy(value)
+            for targets in (cpu, getattr(cpu, "look", None)):
+                if isinstance(targets, StyleTargets):
+                    targets.losses.to("cpu")
+            self._put[key] = (value, self.ray.put(cpu))
+        return self._put[key][1]
 
     def paint(
         self,
@@ -153,8 +165,9 @@ class RayPainter:
         jobs: list[TileJob],
         iterations: int,
         next_size: tuple[int, int] | None,
+        detail: Detail | None = None,
     ) -> Iterator[TileDone]:
-        ray, ref = self.ray, self._targets_ref(targets)
+        ray, ref, detail_ref = self.ray, self._once("targets", targets), self._once("detail", detail)
         pending = [(job, 0) for job in jobs]  # (tile, failures so far)
         running: dict[Any, tuple[Any, TileJob, int]] = {}  # a tile's future -> (actor, tile, failures)
         idle = list(self.actors)
@@ -164,7 +177,11 @@ class RayPainter:
             while order:
                 while pending and idle:
                     (job, failures), actor = pending.pop(0), idle.pop(0)
-                    running[actor.paint.remote(ref, job, iterations, next_size)] = (actor, job, failures)
+                    running[actor.paint.remote(ref, job, iterations, next_size, detail_ref)] = (
+                        actor,
+                        job,
+                        failures,
+                    )
                 finished, _ = ray.wait(list(running), num_returns=1)
                 for f in finished:
                     actor, job, failures = running.pop(f)

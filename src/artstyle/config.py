@@ -184,7 +184,8 @@ class StyleConfig:
     )
     scales: int = setting(
         2,
-        "Coarse-to-fine levels: 1 optimises at full size only; each level is the next / scale_ratio.",
+        "Coarse-to-fine levels: 1 optimises at full size only; each level is the next / scale_ratio "
+        "(for a picture larger than paint_size: the levels of the paint_size picture).",
         group="size",
         lo=1,
         hi=MAX_SCALES,
@@ -198,6 +199,17 @@ class StyleConfig:
         "style layers see the whole picture and paint the painting's composition over the photo.",
         group="size",
         lo=32,
+    )
+    paint_size: int = setting(
+        512,
+        "A larger picture is painted at this size first (the levels of a run of this size), then "
+        "given detail by levels doubling up to the full size, each with half the iterations of the "
+        "one below (at least 2) and held to its picture (detail_anchor): the look of the "
+        "paint_size picture, with more detail. 0 = no detail levels (scales levels at full size). "
+        "Not used with level_iterations (an explicit recipe).",
+        group="size",
+        lo=0,
+        hi=16384,
     )
     max_memory: float = setting(
         0.0,
@@ -268,6 +280,22 @@ class StyleConfig:
     )
     tv_weight: float = setting(
         1e-5, "Weight of the total-variation loss (0-255 pixel units).", group="loss", lo=0
+    )
+    detail_anchor: float = setting(
+        3000.0,
+        "Weight of the anchor that holds a level larger than paint_size to the picture of the level "
+        "below it, in its low frequencies (a Gaussian of half the levels' size ratio), relative to "
+        "the blurred picture's magnitude: 0 = off.",
+        group="loss",
+        lo=0,
+    )
+    detail_style: float = setting(
+        1.0,
+        "Weight, relative to the style terms' own, of the paintings' statistics at paint_size held "
+        "by a detail level's picture reduced to paint_size: the poster keeps the look of the "
+        "paint_size picture at that scale while its own style terms paint the finer ones. 0 = off.",
+        group="loss",
+        lo=0,
     )
     loss_normalization: LossNormalization = setting(
         "relative",

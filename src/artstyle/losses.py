@@ -17,11 +17,13 @@ region of any area is held as firmly as the whole picture, and a mask of ones is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from artstyle.config import blend_count_message
 from artstyle.errors import ArtstyleError
@@ -344,3 +346,39 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
     dy = x[:, :, 1:, :] - x[:, :, :-1, :]
     dx = x[:, :, :, 1:] - x[:, :, :, :-1]
     return torch.mean(dy * dy) + torch.mean(dx * dx)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` (B, C, H, W) blurred by a Gaussian of ``sigma`` px (separable, reflected at the edges,
+    the kernel cut at 3 sigma)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    radius_h, radius_w = min(radius, x.shape[-2] - 1), min(radius, x.shape[-1] - 1)
+    if radius_h < radius or radius_w < radius:  # (a strip thinner than the kernel: edge padding)
+        pad = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    else:
+        pad = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(pad, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+class AnchorLoss(nn.Module):
+    """``L_anchor = mean((g * x - g * x0)^2)``: a finer level's picture ``x`` held, in its low
+    frequencies (``g``: a Gaussian of ``sigma`` px), to ``x0``, the level below's picture enlarged
+    (the level's start). The level then adds detail to the picture below it rather than painting
+    another one; ``sigma`` is half the levels' size ratio (the level below's pixel)."""
+
+    def __init__(self, start: torch.Tensor, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+        self.register_buffer("target", gaussian_blur(start.detach(), sigma))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.mean((gaussian_blur(x, self.sigma) - self.target) ** 2)
+
+    def blank_loss(self) -> float:
+        """The loss of an all-zero picture, ``mean((g * x0)^2)``."""
+        return mean_square(self.target)

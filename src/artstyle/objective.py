@@ -11,12 +11,15 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from artstyle.config import StyleConfig
+from artstyle.images import MIN_SIDE
 from artstyle.layers import layer as layer_entry
 from artstyle.losses import (
     STYLE_LOSS_SCALE,
     STYLE_LOSSES,
+    AnchorLoss,
     ContentLoss,
     FeatureStats,
     Guided,
@@ -140,6 +143,57 @@ class Term:
 
     def __call__(self, features: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return self.weight * self.loss(x if self.layer is None else features[self.layer])
+
+
+class ReducedStyle(nn.Module):
+    """``L_look = sum_{s,l} w_{s,l} L_style^{s,l}(F_l(D x))``: the picture reduced by ``factor``
+    (``D``: bilinear with antialiasing) held to the paintings' statistics at that size (``targets``,
+    with their weights). At a detail level it keeps the look of the picture painted at
+    ``paint_size``: the level's own style terms hold the finest scale, this one the scale the
+    picture was painted at (multi-scale style statistics, as in Snelgrove 2017)."""
+
+    def __init__(
+        self,
+        features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+        targets: StyleTargets,
+        factor: float,
+    ) -> None:
+        super().__init__()
+        self.features, self.targets, self.factor = features, targets, factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        size = (round(h / self.factor), round(w / self.factor))
+        feats = self.features(F.interpolate(x, size=size, mode="bilinear", antialias=True))
+        losses = self.targets.losses
+        return sum(
+            (w * losses[s][layer](feats[layer]) for s, layer, w in self.targets.terms), x.new_zeros(())
+        )
+
+
+@dataclass
+class Detail:
+    """What holds a detail level (see :mod:`artstyle.pyramid`) to the picture below it: the
+    anchor's ``sigma`` (px; 0 = none), and the paintings' terms at the size the picture was
+    painted at (``look``; None = none) with the ``factor`` from this level to that size."""
+
+    sigma: float = 0.0
+    look: StyleTargets | None = None
+    factor: float = 1.0
+
+    def terms(self, objective: Objective, start: torch.Tensor, cfg: StyleConfig) -> list[Term]:
+        """The terms for a level (or tile) that starts from ``start``: the anchor,
+        ``detail_anchor`` over the blurred start's magnitude, and the look, ``detail_style`` times
+        the terms' own weights (left out for a tile that would be under 32 px reduced)."""
+        terms = []
+        if self.sigma and cfg.detail_anchor:
+            anchor = AnchorLoss(start, self.sigma)
+            terms.append(Term("anchor", cfg.detail_anchor / max(anchor.blank_loss(), 1e-12), anchor))
+        reduced = min(start.shape[-2:]) / self.factor
+        if self.look is not None and cfg.detail_style and reduced >= MIN_SIDE:
+            look = ReducedStyle(objective.features, self.look, self.factor)
+            terms.append(Term("look", cfg.detail_style, look))
+        return terms
 
 
 #: The kinds every objective reports, even with no term of that kind (a zero).

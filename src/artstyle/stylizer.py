@@ -26,10 +26,10 @@ from artstyle.images import as_image, load_image, resize, to_image, to_tensor
 from artstyle.log import Log, quiet
 from artstyle.masks import as_masks, mask_tensor
 from artstyle.network import VGGFeatures
-from artstyle.objective import Objective, StyleTargets, Term, network_features, use_amp
+from artstyle.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.optimizers import LevelRun
 from artstyle.plan import Level, Plan, plan_run
-from artstyle.pyramid import upsample
+from artstyle.pyramid import is_detail_level, upsample
 from artstyle.runtime import (
     check_memory,
     get_weights,
@@ -407,10 +407,15 @@ def tile_run(
     x: torch.Tensor,
     masks: list[torch.Tensor] | None,
     carried: Any,
+    detail: Detail | None = None,
 ) -> LevelRun:
     """The optimisation of one tile: its own photo crop as the content target, the level's
-    painting statistics, its crop of the picture as the start."""
-    return LevelRun(Objective(net, cfg, content, targets, masks=masks), x, cfg, carried)
+    painting statistics, its crop of the picture as the start (at a detail level, held to that
+    start and to the look of the picture painted below)."""
+    objective = Objective(net, cfg, content, targets, masks=masks)
+    if detail is not None:
+        objective.terms += detail.terms(objective, x, cfg)
+    return LevelRun(objective, x, cfg, carried)
 
 
 @dataclass
@@ -446,6 +451,7 @@ class TilePainter(Protocol):
         jobs: list[TileJob],
         iterations: int,
         next_size: tuple[int, int] | None,
+        detail: Detail | None = None,
     ) -> Iterator[TileDone]: ...
 
 
@@ -529,6 +535,7 @@ class _Run:
             size = level.size
             c_img = resize(content_in, size)
             targets = self.stylizer.style_targets(styles_in, level, gen)
+            detail = self.detail(number, styles_in, gen)
             masks = self.level_masks(size)
             if resume and number == resume.level:
                 x = resume.image.to(device)
@@ -540,12 +547,14 @@ class _Run:
             if level.passes:
                 here = resume if resume and number == resume.level else None
                 x, carried = yield from self.tiled_level(
-                    number, level, c_img, targets, masks, x, carried, here
+                    number, level, c_img, targets, detail, masks, x, carried, here
                 )
                 average.ema = None  # (the average restarts after a tiled level)
                 continue
             self.save(RunState(number, x, self.it, carried if isinstance(carried, float) else None))
             objective = Objective(self.stylizer.net, cfg, to_tensor(c_img, device), targets, masks=masks)
+            if detail is not None:
+                objective.terms += detail.terms(objective, x, cfg)
             if self.terms is not None and number == n:
                 objective.terms += self.terms(size)
             run = LevelRun(objective, x, cfg, carried)
@@ -563,6 +572,19 @@ class _Run:
                 carried = run.carry(plan.levels[number].size)
             x = average.output(run).detach()
             del run, objective  # (the next level is built without this one's memory)
+
+    def detail(self, number: int, styles_in: list[Image.Image], gen: torch.Generator) -> Detail | None:
+        """What holds level ``number`` to the picture below, when it is a detail level (see
+        :mod:`artstyle.pyramid`): the anchor, of half its size ratio to the level below, and the
+        paintings' terms at the size the picture was painted at."""
+        cfg, levels = self.cfg, self.plan.levels
+        size = levels[number - 1].size
+        if number == 1 or not is_detail_level(size, cfg):
+            return None
+        painted = next(lv for lv in reversed(levels[: number - 1]) if not is_detail_level(lv.size, cfg))
+        sigma = max(size) / max(levels[number - 2].size) / 2 if cfg.detail_anchor else 0.0
+        look = self.stylizer.style_targets(styles_in, painted, gen) if cfg.detail_style else None
+        return Detail(sigma, look, max(size) / max(painted.size))
 
     def step(
         self,
@@ -588,6 +610,7 @@ class _Run:
         level: Level,
         c_img: Image.Image,
         targets: StyleTargets,
+        detail: Detail | None,
         masks: list[torch.Tensor] | None,
         x: torch.Tensor,
         carried: Any,
@@ -612,7 +635,7 @@ class _Run:
             self.current = blend.result(x)
             if self.stylizer.painter is not None:
                 last_carry = yield from self.painted_elsewhere(
-                    number, level, p, c_img, targets, masks, x, carried, blend, done, gamma
+                    number, level, p, c_img, targets, detail, masks, x, carried, blend, done, gamma
                 )
                 x = blend.result(x)
                 continue
@@ -629,6 +652,7 @@ class _Run:
                     t.crop(x),
                     tile_masks,
                     tile_carry(carried, level.size, t),
+                    detail,
                 )
                 where = (p + 1, len(level.passes), k + 1, len(ps.tiles))
                 for i in range(ps.iterations):
@@ -659,6 +683,7 @@ class _Run:
         p: int,
         c_img: Image.Image,
         targets: StyleTargets,
+        detail: Detail | None,
         masks: list[torch.Tensor] | None,
         x: torch.Tensor,
         carried: Any,
@@ -686,7 +711,7 @@ class _Run:
         painter = self.stylizer.painter
         assert painter is not None
         carry = None
-        for made in painter.paint(targets, jobs, ps.iterations, following):
+        for made in painter.paint(targets, jobs, ps.iterations, following, detail):
             t = ps.tiles[made.index]
             where = (p + 1, len(level.passes), made.index + 1, len(ps.tiles))
             for i, record in enumerate(made.records):
