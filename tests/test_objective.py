@@ -80,6 +80,9 @@ def test_the_look_term_is_the_style_terms_of_the_reduced_picture():
         "anchor",
         "look",
     ]
-    assert [t.kind for t in detail.terms(obj, x.detach()[..., :64, :64], cfg)] == ["look"]  # (anchor 0)
-    assert detail.terms(obj, x.detach()[..., :40, :40], cfg) == []  # under 32 px reduced: no look
-    assert detail.terms(obj, x.detach(), cfg.replace(detail_style=0.0)) == []
+    assert [t.kind for t in detail.terms(obj, x.detach()[..., :64, :64], cfg.replace(detail_anchor=0.0))] == [
+        "look"
+    ]
+    no_anchor = cfg.replace(detail_anchor=0.0)
+    assert detail.terms(obj, x.detach()[..., :40, :40], no_anchor) == []  # under 32 px reduced: no look
+    assert detail.terms(obj, x.detach(), no_anchor.replace(detail_style=0.0)) == []

@@ -210,3 +210,26 @@ def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
     b = Stylizer([stripes_image()], cfg).stylize(photo, plan=Plan((first, tiled)))
     assert "anchor" in a.history[-1]
     assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_detail_levels_with_masks_or_a_recipe_above_paint_size():
+    from artstyle.plan import look_factors
+
+    cfg = StyleConfig(**{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 4})
+    left = np.zeros((96, 128), np.uint8)
+    left[:, :64] = 255
+    from PIL import Image
+
+    masks = [Image.fromarray(left), Image.fromarray(255 - left)]
+    steps = []
+    Stylizer([stripes_image(), gradient_image(seed=2)], cfg).stylize(
+        gradient_image(128, 96), masks=masks, callback=steps.append
+    )
+    assert "anchor" in steps[-1].losses and "look" not in steps[-1].losses  # (each region its own)
+    recipe = cfg.replace(scales=2, level_iterations=(2, 2), coarse_min_size=32, paint_size=32)
+    plan = Stylizer([stripes_image()], recipe).plan(gradient_image(128, 96))
+    assert [lv.size for lv in plan.levels] == [(64, 48), (128, 96)]
+    assert look_factors([lv.size for lv in plan.levels], recipe) == [0.0, 2.0]  # held to the first level
+    steps = []
+    Stylizer([stripes_image()], recipe).stylize(gradient_image(128, 96), callback=steps.append)
+    assert {"anchor", "look"} <= set(steps[-1].losses)

@@ -28,7 +28,7 @@ from artstyle.errors import ArtstyleError
 from artstyle.network import activation_bytes
 from artstyle.objective import HALO
 from artstyle.optimizers import LBFGS_HISTORY
-from artstyle.pyramid import level_budgets, style_size
+from artstyle.pyramid import level_budgets, painted_level, style_size
 from artstyle.tiles import Tile, axis, grid, overlap_for, pass_shift
 
 Size = tuple[int, int]
@@ -131,16 +131,22 @@ class Plan:
         return out
 
 
-def level_bytes(size: Size, style_sizes: Sequence[Size], iterations: int, cfg: StyleConfig) -> int:
+def level_bytes(
+    size: Size, style_sizes: Sequence[Size], iterations: int, cfg: StyleConfig, look: float = 0.0
+) -> int:
     """Bytes a level of ``size`` needs at its peak (on the CPU): the activations autograd keeps
     for the image (1.25 times: at the peak of the backward the widest layers' gradients are held
-    too), or the paintings' forward passes when their targets are made, whichever is more; L-BFGS's
+    too; at a detail level with ``look``, the factor to the painted size, those of the picture
+    reduced by it as well), or the paintings' forward passes when their targets are made, whichever
+    is more; L-BFGS's
     curvature pairs (two images each); about a dozen image-sized buffers; then the weights and
     runtime (:data:`BASE`), and a 10 % margin. Checked against measured peaks by
     ``benchmarks/memory.py`` (the model came out at 0.94-0.99 of them before the margin)."""
     layers = cfg.active_layers()
     w, h = size
     act = activation_bytes(cfg.network, layers, h, w, cfg.pooling)
+    if look:
+        act += activation_bytes(cfg.network, layers, round(h / look), round(w / look), cfg.pooling)
     styles = max(
         (activation_bytes(cfg.network, layers, sh, sw, cfg.pooling) for sw, sh in style_sizes), default=0
     )
@@ -149,7 +155,9 @@ def level_bytes(size: Size, style_sizes: Sequence[Size], iterations: int, cfg: S
     return int(1.1 * (max(int(1.25 * act), styles) + history + 12 * image + BASE))
 
 
-def tile_bytes(tile: int, size: Size, style_sizes: Sequence[Size], iterations: int, cfg: StyleConfig) -> int:
+def tile_bytes(
+    tile: int, size: Size, style_sizes: Sequence[Size], iterations: int, cfg: StyleConfig, look: float = 0.0
+) -> int:
     """Bytes a level of ``size`` painted in tiles of ``tile`` px needs: one tile's level (the
     largest tile of the grid; the paintings' passes in pieces), the whole picture held eight times
     (the pass's start and the picture so far, the blend's sum, weights and quotient, the pass's
@@ -158,7 +166,7 @@ def tile_bytes(tile: int, size: Size, style_sizes: Sequence[Size], iterations: i
     tw, th = axis(w, tile, overlap_for(tile))[1], axis(h, tile, overlap_for(tile))[1]
     paintings = sum(15 * sw * sh for sw, sh in style_sizes)  # each as a float tensor and an 8-bit image
     return (
-        level_bytes((tw, th), _passes_of(style_sizes, tile, cfg), iterations, cfg)
+        level_bytes((tw, th), _passes_of(style_sizes, tile, cfg), iterations, cfg, look)
         + 8 * 3 * w * h * 4
         + paintings
     )
@@ -175,15 +183,26 @@ def _passes_of(style_sizes: Sequence[Size], tile: int, cfg: StyleConfig) -> list
 
 def estimate_memory(plan: Plan, cfg: StyleConfig) -> int:
     """Bytes the run of ``plan`` needs at its peak: its most demanding level's."""
+    looks = look_factors([lv.size for lv in plan.levels], cfg)
     return max(
         (
-            tile_bytes(lv.tile, lv.size, lv.style_sizes, lv.iterations, cfg)
+            tile_bytes(lv.tile, lv.size, lv.style_sizes, lv.iterations, cfg, look)
             if lv.passes
-            else level_bytes(lv.size, lv.style_sizes, lv.iterations, cfg)
-            for lv in plan.levels
+            else level_bytes(lv.size, lv.style_sizes, lv.iterations, cfg, look)
+            for lv, look in zip(plan.levels, looks, strict=True)
         ),
         default=BASE,
     )
+
+
+def look_factors(sizes: Sequence[Size], cfg: StyleConfig) -> list[float]:
+    """For each level, the factor from it to the size the picture was painted at, when it is a
+    detail level with a look term (:class:`~artstyle.objective.Detail`); else 0."""
+    out = []
+    for i, size in enumerate(sizes):
+        k = painted_level(list(sizes), i, cfg)
+        out.append(max(size) / max(sizes[k]) if k is not None and cfg.detail_style else 0.0)
+    return out
 
 
 def plan_run(
@@ -203,10 +222,11 @@ def plan_run(
             "--tile-size, or 0 to paint untiled what fits"
         )
     levels = []
-    for size, iterations in budgets:
+    looks = look_factors([size for size, _ in budgets], cfg)
+    for (size, iterations), look in zip(budgets, looks, strict=True):
         untiled = tuple(style_size(s, size, cfg) for s in style_sizes)
         tiled = tuple(style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in style_sizes)
-        tile = _tile_for(size, untiled, tiled, iterations, cfg, budget)
+        tile = _tile_for(size, untiled, tiled, iterations, cfg, budget, look)
         if not tile:
             levels.append(Level(size, iterations, untiled))
             continue
@@ -230,19 +250,21 @@ def _tile_for(
     iterations: int,
     cfg: StyleConfig,
     budget: int | None,
+    look: float,
 ) -> int:
     """The tile side for a level of ``size``, or 0 to paint it whole; ``untiled`` and ``tiled``:
-    the paintings' sizes at the level painted whole and in tiles (``tile_painting``)."""
+    the paintings' sizes at the level painted whole and in tiles (``tile_painting``); ``look``: see
+    :func:`look_factors`."""
     if cfg.tile_size:
         if max(size) <= cfg.tile_size:
             return 0
         tile = cfg.tile_size
-    elif budget is None or level_bytes(size, untiled, iterations, cfg) <= budget:
+    elif budget is None or level_bytes(size, untiled, iterations, cfg, look) <= budget:
         return 0
     else:
         tile = 0
     if tile:
-        need = tile_bytes(tile, size, tiled, iterations, cfg)
+        need = tile_bytes(tile, size, tiled, iterations, cfg, look)
         if budget is not None and need > budget:
             raise ArtstyleError(
                 f"a tile of {tile} px at {size[0]}x{size[1]} needs about {need / GB:.1f} GB, over the "
@@ -251,15 +273,15 @@ def _tile_for(
         return tile
     assert budget is not None
     lo, hi = MIN_TILE, max(size)
-    if tile_bytes(lo, size, tiled, iterations, cfg) > budget:
-        need = tile_bytes(lo, size, tiled, iterations, cfg)
+    if tile_bytes(lo, size, tiled, iterations, cfg, look) > budget:
+        need = tile_bytes(lo, size, tiled, iterations, cfg, look)
         raise ArtstyleError(
             f"even one tile of {MIN_TILE} px at {size[0]}x{size[1]} needs about {need / GB:.1f} GB and the "
             f"budget is {budget / GB:.1f} GB; raise --max-memory or lower --size"
         )
     while hi - lo > 16:  # the largest tile that fits, to 16 px
         mid = (lo + hi) // 2
-        if tile_bytes(mid, size, tiled, iterations, cfg) <= budget:
+        if tile_bytes(mid, size, tiled, iterations, cfg, look) <= budget:
             lo = mid
         else:
             hi = mid

@@ -92,6 +92,15 @@ def is_detail_level(size: tuple[int, int], cfg: StyleConfig) -> bool:
     return bool(cfg.paint_size) and max(size) > cfg.paint_size
 
 
+def painted_level(sizes: list[tuple[int, int]], i: int, cfg: StyleConfig) -> int | None:
+    """For level ``i`` of a run whose levels have ``sizes``: the level whose look it keeps, when
+    it is a detail level (the last level below it within ``paint_size``, or the first level when a
+    recipe starts above it); None for a level that is not a detail level, or the first."""
+    if i == 0 or not is_detail_level(sizes[i], cfg):
+        return None
+    return next((k for k in range(i - 1, -1, -1) if not is_detail_level(sizes[k], cfg)), 0)
+
+
 def style_size(
     painting: tuple[int, int], level: tuple[int, int], cfg: StyleConfig, native: bool = False
 ) -> tuple[int, int]:

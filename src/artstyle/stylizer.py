@@ -29,7 +29,7 @@ from artstyle.network import VGGFeatures
 from artstyle.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.optimizers import LevelRun
 from artstyle.plan import Level, Plan, plan_run
-from artstyle.pyramid import is_detail_level, upsample
+from artstyle.pyramid import painted_level, upsample
 from artstyle.runtime import (
     check_memory,
     get_weights,
@@ -578,12 +578,14 @@ class _Run:
         :mod:`artstyle.pyramid`): the anchor, of half its size ratio to the level below, and the
         paintings' terms at the size the picture was painted at."""
         cfg, levels = self.cfg, self.plan.levels
-        size = levels[number - 1].size
-        if number == 1 or not is_detail_level(size, cfg):
+        k = painted_level([lv.size for lv in levels], number - 1, cfg)
+        if k is None:
             return None
-        painted = next(lv for lv in reversed(levels[: number - 1]) if not is_detail_level(lv.size, cfg))
+        size, painted = levels[number - 1].size, levels[k]
         sigma = max(size) / max(levels[number - 2].size) / 2 if cfg.detail_anchor else 0.0
-        look = self.stylizer.style_targets(styles_in, painted, gen) if cfg.detail_style else None
+        # (with masks each painting holds its own region: the look, of the whole, is left out)
+        wanted = cfg.detail_style and self.masks is None
+        look = self.stylizer.style_targets(styles_in, painted, gen) if wanted else None
         return Detail(sigma, look, max(size) / max(painted.size))
 
     def step(
