@@ -52,9 +52,9 @@ def _paint(cfg, painter=None, masks=None):
 @pytest.mark.parametrize("detail", [False, True])
 def test_tiles_on_ray_paint_the_local_picture(cfg, detail):
     if detail:  # painted at 128 px, then a tiled detail level held to it by the anchor
-        cfg = cfg.replace(paint_size=128, detail_anchor=100.0)
+        cfg = cfg.replace(paint_size=128, detail_anchor=100.0, detail_style=1.0)
     local, local_steps = _paint(cfg)
-    assert ("anchor" in local_steps[-1].losses) == detail
+    assert ("anchor" in local_steps[-1].losses) == detail and ("look" in local_steps[-1].losses) == detail
     painter = RayPainter(cfg)
     try:
         remote, remote_steps = _paint(cfg, painter)

@@ -198,7 +198,9 @@ def test_the_look_term_holds_a_detail_level_to_the_paintings_statistics_at_paint
 
 
 def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
-    cfg = StyleConfig(**{**SMALL, "size": 160, "paint_size": 80, "scales": 1}, detail_anchor=100.0)
+    cfg = StyleConfig(
+        **{**SMALL, "size": 160, "paint_size": 80, "scales": 1}, detail_anchor=100.0, detail_style=1.0
+    )
     photo = gradient_image(160, 120)
     stylizer = Stylizer([stripes_image()], cfg)
     whole = stylizer.plan(photo)
@@ -208,14 +210,16 @@ def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
     )
     a = stylizer.stylize(photo, plan=whole)
     b = Stylizer([stripes_image()], cfg).stylize(photo, plan=Plan((first, tiled)))
-    assert "anchor" in a.history[-1]
+    assert "anchor" in a.history[-1] and "look" in a.history[-1]
     assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
 
 
 def test_detail_levels_with_masks_or_a_recipe_above_paint_size():
     from artstyle.plan import look_factors
 
-    cfg = StyleConfig(**{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 4})
+    cfg = StyleConfig(
+        **{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 4}, detail_style=1.0
+    )
     left = np.zeros((96, 128), np.uint8)
     left[:, :64] = 255
     from PIL import Image

@@ -290,10 +290,11 @@ class StyleConfig:
         lo=0,
     )
     detail_style: float = setting(
-        1.0,
+        0.0,
         "Weight, relative to the style terms' own, of the paintings' statistics at paint_size held "
-        "by a detail level's picture reduced to paint_size: the poster keeps the look of the "
-        "paint_size picture at that scale while its own style terms paint the finer ones. 0 = off.",
+        "by a detail level's picture (or tile) reduced to paint_size (multi-scale style): 0 = off, "
+        "the default (measured: it helps some pairs and hurts others whole, and a small tile's "
+        "reduced statistics pull against the whole painting's).",
         group="loss",
         lo=0,
     )
