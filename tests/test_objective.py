@@ -65,7 +65,7 @@ def test_the_look_term_is_the_style_terms_of_the_reduced_picture():
     from artstyle.images import to_tensor
     from artstyle.objective import Detail, ReducedStyle, StyleTargets
 
-    obj, cfg = _objective()
+    obj, cfg = _objective(detail_style=1.0)
     small = StyleTargets.build(obj.features, cfg, [to_tensor(stripes_image(24, 24))])
     x = (torch.rand(1, 3, 64, 80) * 255).requires_grad_()
     look = ReducedStyle(obj.features, small, 2.0)

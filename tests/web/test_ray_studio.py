@@ -79,3 +79,30 @@ def test_two_jobs_run_at_once_one_is_cancelled_the_other_lands_in_the_gallery(tm
         assert rec["status"] == "interrupted" and rec["has_image"]
         again = _submit(c, QUICK)
         assert wait(c, again["id"], finished)["status"] == "done"
+
+
+def test_a_cancel_that_does_not_take_is_sent_again_then_forced(tmp_path: Path, monkeypatch) -> None:
+    from artstyle.web import executors
+
+    clock = [100.0]
+    monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
+    sent: list[tuple[str, bool]] = []
+
+    class FakeRay:
+        def cancel(self, ref: str, force: bool = False) -> None:
+            sent.append((ref, force))
+
+    monkeypatch.setattr("artstyle.cluster.ray_module", lambda: FakeRay())
+    ex = executors.RayExecutor(tmp_path)
+    ex.refs["job"] = ("ref", tmp_path, {})
+    ex.cancel("job", 1)
+    assert sent == [("ref", False)]
+    for t, expected in [(105, 1), (110.5, 2), (130, 3), (146, 4), (150, 4), (157, 5)]:
+        clock[0] = t
+        ex._insist(FakeRay())
+        assert len(sent) == expected
+    assert [force for _, force in sent] == [False, False, False, True, True]  # forced from 45 s on
+    del ex.refs["job"]  # the task ended: nothing more is sent
+    clock[0] = 200
+    ex._insist(FakeRay())
+    assert len(sent) == 5 and not ex.cancelled

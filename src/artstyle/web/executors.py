@@ -102,6 +102,12 @@ class LocalExecutor:
             self.proc.join(5)
 
 
+#: A cancelled Ray task still running is cancelled again after this many seconds, and its worker
+#: killed after :data:`CANCEL_FORCE_S`.
+CANCEL_AGAIN_S = 10.0
+CANCEL_FORCE_S = 45.0
+
+
 class RayExecutor:
     """Jobs as Ray tasks, as many at once as the cluster has CPUs for (``cpus_per_job`` each)."""
 
@@ -120,6 +126,7 @@ class RayExecutor:
         )
         self.refs: dict[str, tuple[Any, Path, dict[str, Any]]] = {}
         self.stopping: set[str] = set()
+        self.cancelled: dict[str, tuple[float, float]] = {}  # job -> its cancel first and last sent
         self.capacity = 1
         self.started = False
 
@@ -150,8 +157,23 @@ class RayExecutor:
         if job_id in self.refs:
             if stopping:
                 self.stopping.add(job_id)
+            self.cancelled.setdefault(job_id, (time.monotonic(), time.monotonic()))
             with contextlib.suppress(Exception):
                 ray_module().cancel(self.refs[job_id][0])
+
+    def _insist(self, ray: Any) -> None:
+        """Cancels again a cancelled task that still runs. Ray's cancel is one KeyboardInterrupt
+        in the task, which can land inside Ray's own calls (the task's progress events are calls to
+        a queue actor) and be lost there; it is sent again every :data:`CANCEL_AGAIN_S`, and after
+        :data:`CANCEL_FORCE_S` the task's worker is killed (its last preview is its image)."""
+        now = time.monotonic()
+        for job_id, (first, last) in list(self.cancelled.items()):
+            if job_id not in self.refs:
+                del self.cancelled[job_id]
+            elif now - last >= CANCEL_AGAIN_S:
+                with contextlib.suppress(Exception):
+                    ray.cancel(self.refs[job_id][0], force=now - first >= CANCEL_FORCE_S)
+                self.cancelled[job_id] = (first, now)
 
     def events(self, timeout: float) -> list[Event]:
         from artstyle.cluster import ray_module
@@ -162,6 +184,7 @@ class RayExecutor:
             n = self.queue.qsize()
             if n:
                 out += [self._preview(e) for e in self.queue.get_nowait_batch(n)]
+        self._insist(ray)
         running = list(self.refs.items())  # (a copy: a submit on another thread may add one meanwhile)
         if running:
             refs = [r for _, (r, _, _) in running]
@@ -192,11 +215,8 @@ class RayExecutor:
                 with contextlib.suppress(OSError):
                     (folder / "result.png").write_bytes((folder / "preview.png").read_bytes())
             kind = "interrupted" if stopping else "cancelled"
-            return (
-                kind,
-                job_id,
-                {"message": "cancelled before it started", "has_image": has, "time": time.time()},
-            )
+            message = "cancelled; its last preview is kept" if has else "cancelled before it started"
+            return kind, job_id, {"message": message, "has_image": has, "time": time.time()}
         except Exception as e:  # a task whose worker or node died, or Ray's own failure
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             return "failed", job_id, {"message": f"the Ray task failed: {last[:200]}", "time": time.time()}
