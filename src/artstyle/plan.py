@@ -138,9 +138,8 @@ def level_bytes(
     for the image (1.25 times: at the peak of the backward the widest layers' gradients are held
     too; at a detail level with ``look``, the factor to the painted size, those of the picture
     reduced by it as well), or the paintings' forward passes when their targets are made, whichever
-    is more; L-BFGS's
-    curvature pairs (two images each); about a dozen image-sized buffers; then the weights and
-    runtime (:data:`BASE`), and a 10 % margin. Checked against measured peaks by
+    is more; L-BFGS's curvature pairs (two images each); about a dozen image-sized buffers; then the
+    weights and runtime (:data:`BASE`), and a 10 % margin. Checked against measured peaks by
     ``benchmarks/memory.py`` (the model came out at 0.94-0.99 of them before the margin)."""
     layers = cfg.active_layers()
     w, h = size
