@@ -82,27 +82,37 @@ def test_two_jobs_run_at_once_one_is_cancelled_the_other_lands_in_the_gallery(tm
 
 
 def test_a_cancel_that_does_not_take_is_sent_again_then_forced(tmp_path: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
     from artstyle.web import executors
 
-    clock = [100.0]
-    monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
     sent: list[tuple[str, bool]] = []
 
     class FakeRay:
+        exceptions = SimpleNamespace(TaskCancelledError=type("TaskCancelledError", (Exception,), {}))
+
         def cancel(self, ref: str, force: bool = False) -> None:
             sent.append((ref, force))
 
+        def get(self, ref: str) -> None:
+            raise RuntimeError("the worker died")  # (killed by the forced cancel)
+
+    monkeypatch.setattr(executors.time, "monotonic", lambda: 100.0)
     monkeypatch.setattr("artstyle.cluster.ray_module", lambda: FakeRay())
     ex = executors.RayExecutor(tmp_path)
     ex.refs["job"] = ("ref", tmp_path, {})
     ex.cancel("job", 1)
     assert sent == [("ref", False)]
-    for t, expected in [(105, 1), (110.5, 2), (130, 3), (146, 4), (150, 4), (157, 5)]:
-        clock[0] = t
-        ex._insist(FakeRay())
+    ex._insist(FakeRay(), 150.0)  # no progress since: winding down (writing its image), left alone
+    assert len(sent) == 1
+    for progress_at, expected in [(111.0, 2), (115.0, 2), (146.0, 3)]:
+        ex.iterating["job"] = progress_at  # still iterating: the cancel did not take
+        ex._insist(FakeRay(), progress_at)
         assert len(sent) == expected
-    assert [force for _, force in sent] == [False, False, False, True, True]  # forced from 45 s on
-    del ex.refs["job"]  # the task ended: nothing more is sent
-    clock[0] = 200
-    ex._insist(FakeRay())
-    assert len(sent) == 5 and not ex.cancelled
+    assert [force for _, force in sent] == [False, False, True]  # forced from 45 s on
+    (tmp_path / "preview.png").write_bytes(b"png")
+    kind, job_id, data = ex._finish(FakeRay(), "job")  # ended by its cancel, however it ended
+    assert (kind, job_id, data["has_image"]) == ("cancelled", "job", True) and not ex.cancelled
+    assert (tmp_path / "result.png").read_bytes() == b"png"
+    ex.refs["other"] = ("ref2", tmp_path, {})  # not cancelled: a dead worker is a failure
+    assert ex._finish(FakeRay(), "other")[0] == "failed"

@@ -127,6 +127,7 @@ class RayExecutor:
         self.refs: dict[str, tuple[Any, Path, dict[str, Any]]] = {}
         self.stopping: set[str] = set()
         self.cancelled: dict[str, tuple[float, float]] = {}  # job -> its cancel first and last sent
+        self.iterating: dict[str, float] = {}  # a cancelled job -> when it last reported progress
         self.capacity = 1
         self.started = False
 
@@ -161,16 +162,18 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 ray_module().cancel(self.refs[job_id][0])
 
-    def _insist(self, ray: Any) -> None:
-        """Cancels again a cancelled task that still runs. Ray's cancel is one KeyboardInterrupt
+    def _insist(self, ray: Any, now: float) -> None:
+        """Cancels again a cancelled task that still iterates. Ray's cancel is one KeyboardInterrupt
         in the task, which can land inside Ray's own calls (the task's progress events are calls to
-        a queue actor) and be lost there; it is sent again every :data:`CANCEL_AGAIN_S`, and after
-        :data:`CANCEL_FORCE_S` the task's worker is killed (its last preview is its image)."""
-        now = time.monotonic()
+        a queue actor) and be lost there. A task that still reports progress :data:`CANCEL_AGAIN_S`
+        after the cancel was sent gets it again, and one still iterating :data:`CANCEL_FORCE_S` after
+        the first has its worker killed (its last preview is its image). A task winding down (writing
+        its image) reports no progress and is left to finish."""
         for job_id, (first, last) in list(self.cancelled.items()):
             if job_id not in self.refs:
                 del self.cancelled[job_id]
-            elif now - last >= CANCEL_AGAIN_S:
+                self.iterating.pop(job_id, None)
+            elif self.iterating.get(job_id, 0.0) >= last + CANCEL_AGAIN_S:
                 with contextlib.suppress(Exception):
                     ray.cancel(self.refs[job_id][0], force=now - first >= CANCEL_FORCE_S)
                 self.cancelled[job_id] = (first, now)
@@ -184,7 +187,11 @@ class RayExecutor:
             n = self.queue.qsize()
             if n:
                 out += [self._preview(e) for e in self.queue.get_nowait_batch(n)]
-        self._insist(ray)
+        now = time.monotonic()
+        for kind, job_id, _ in out:
+            if kind == "progress" and job_id in self.cancelled:
+                self.iterating[job_id] = now
+        self._insist(ray, now)
         running = list(self.refs.items())  # (a copy: a submit on another thread may add one meanwhile)
         if running:
             refs = [r for _, (r, _, _) in running]
@@ -207,9 +214,17 @@ class RayExecutor:
         ref, folder, task = self.refs.pop(job_id)
         stopping = job_id in self.stopping
         self.stopping.discard(job_id)
+        cancelled = self.cancelled.pop(job_id, None) is not None
+        self.iterating.pop(job_id, None)
         try:
             r = ray.get(ref)
-        except ray.exceptions.TaskCancelledError:
+        except Exception as e:
+            if not (cancelled or isinstance(e, ray.exceptions.TaskCancelledError)):
+                # a task whose worker or node died, or Ray's own failure
+                last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+                message = f"the Ray task failed: {last[:200]}"
+                return "failed", job_id, {"message": message, "time": time.time()}
+            # cancelled (a task ended by its cancel, however it ended, was cancelled)
             has = (folder / "preview.png").exists()
             if has:  # (its last preview is its image, as for a job that lost its worker)
                 with contextlib.suppress(OSError):
@@ -217,9 +232,6 @@ class RayExecutor:
             kind = "interrupted" if stopping else "cancelled"
             message = "cancelled; its last preview is kept" if has else "cancelled before it started"
             return kind, job_id, {"message": message, "has_image": has, "time": time.time()}
-        except Exception as e:  # a task whose worker or node died, or Ray's own failure
-            last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            return "failed", job_id, {"message": f"the Ray task failed: {last[:200]}", "time": time.time()}
         event, data = r["event"], r["data"]
         if isinstance(data.get("message"), str):  # (the task's own folder is nobody's business)
             data["message"] = re.sub(r"\S*artstyle-studio-[^/\s]+/(job/)?", "", data["message"])
