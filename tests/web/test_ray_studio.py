@@ -116,3 +116,9 @@ def test_a_cancel_that_does_not_take_is_sent_again_then_forced(tmp_path: Path, m
     assert (tmp_path / "result.png").read_bytes() == b"png"
     ex.refs["other"] = ("ref2", tmp_path, {})  # not cancelled: a dead worker is a failure
     assert ex._finish(FakeRay(), "other")[0] == "failed"
+    failed = {"event": "failed", "data": {"message": "KeyboardInterrupt"}, "files": {}}
+    FakeRay.get = lambda self, ref: failed  # type: ignore[method-assign]
+    ex.refs["third"] = ("ref3", tmp_path, {})
+    ex.cancel("third", 2, stopping=True)  # the server stops; the interrupt ended the task badly
+    kind, _, data = ex._finish(FakeRay(), "third")
+    assert kind == "interrupted" and data["has_image"] and (tmp_path / "result.png").read_bytes() == b"png"

@@ -233,6 +233,11 @@ class RayExecutor:
             message = "cancelled; its last preview is kept" if has else "cancelled before it started"
             return kind, job_id, {"message": message, "has_image": has, "time": time.time()}
         event, data = r["event"], r["data"]
+        if cancelled and event == "failed":  # (Ray's interrupt landed inside Ray's own calls)
+            has = "result.png" in r["files"] or (folder / "preview.png").exists()
+            if "result.png" not in r["files"] and has:
+                r["files"]["result.png"] = (folder / "preview.png").read_bytes()
+            event, data = "cancelled", {"message": "cancelled; its last preview is kept", "has_image": has}
         if isinstance(data.get("message"), str):  # (the task's own folder is nobody's business)
             data["message"] = re.sub(r"\S*artstyle-studio-[^/\s]+/(job/)?", "", data["message"])
         files = {folder / name: content for name, content in r["files"].items()}
