@@ -197,9 +197,10 @@ def estimate_memory(plan: Plan, cfg: StyleConfig) -> int:
 def look_factors(sizes: Sequence[Size], cfg: StyleConfig) -> list[float]:
     """For each level, the factor from it to the size the picture was painted at, when it is a
     detail level with a look term (:class:`~artstyle.objective.Detail`); else 0."""
+    sizes = list(sizes)
     out = []
     for i, size in enumerate(sizes):
-        k = painted_level(list(sizes), i, cfg)
+        k = painted_level(sizes, i, cfg)
         out.append(max(size) / max(sizes[k]) if k is not None and cfg.detail_style else 0.0)
     return out
 

@@ -158,7 +158,8 @@ class RayExecutor:
         if job_id in self.refs:
             if stopping:
                 self.stopping.add(job_id)
-            self.cancelled.setdefault(job_id, (time.monotonic(), time.monotonic()))
+            now = time.monotonic()
+            self.cancelled.setdefault(job_id, (now, now))
             with contextlib.suppress(Exception):
                 ray_module().cancel(self.refs[job_id][0])
 
