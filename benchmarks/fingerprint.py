@@ -69,6 +69,12 @@ CASES: dict[str, dict[str, Any]] = {
     "masks-two": {"masks": True, "two": True},
     "masks-mean_cov": {"masks": True, "two": True, "style_loss": "mean_cov"},
     "masks-zero-iterations": {"masks": True, "two": True, "iterations": 0, "coarse_iterations": 0},
+    # tiled levels (the tile loop) and detail levels (anchor, look):
+    "tiles": {"size": 192, "tile_size": 128},
+    "tiles-adam": {"size": 192, "tile_size": 128, "optimizer": "adam"},
+    "tiles-masks": {"size": 192, "tile_size": 128, "masks": True, "two": True},
+    "detail-levels": {"size": 160, "paint_size": 80, "detail_style": 1.0},
+    "detail-tiles": {"size": 200, "paint_size": 96, "tile_size": 128},
 }
 
 
