@@ -91,6 +91,8 @@ def run_case(name: str, content: Image.Image, styles: list[Image.Image]) -> dict
         r = stylize(content, paint, device="cpu", masks=masks, **settings)
     except ArtstyleError as e:
         return {"refused": str(e)}
+    except Exception as e:  # (a bug: recorded, so that the table shows where it was mended)
+        return {"refused": f"crashed: {type(e).__name__}: {e}"}
     raw = np.asarray(r.image, dtype=np.uint8).tobytes()
     last = r.history[-1].get("total") if r.history else None
     losses = repr([(h["iteration"], h.get("total")) for h in r.history])
