@@ -2,7 +2,7 @@
 
 Paints every dev-set pair (``quality.py``'s 16) one after another with the default settings at
 ``--size`` px, as the studio does: before each run the estimate is made from this machine's runs
-so far (``artstyle.timing.Timings``, a fresh file: the first run has only the prior), then the run
+so far (``artstyle.runs.timing.Timings``, a fresh file: the first run has only the prior), then the run
 is timed and recorded. Prints per run the estimate, the real time and the error, then the median
 and the worst error of the runs that had a measured basis (the goal: within 25 %), and the
 prior's error on the first run.
@@ -20,9 +20,9 @@ from pathlib import Path
 from quality import DEV_SET, pair_name, paths
 
 from artstyle import StyleConfig, Stylizer
-from artstyle.images import load_image
-from artstyle.runtime import resolve_device
-from artstyle.timing import Timings, setup_key
+from artstyle.engine.runtime import resolve_device
+from artstyle.images.decode import load_image
+from artstyle.runs.timing import Timings, setup_key
 
 
 def main() -> None:

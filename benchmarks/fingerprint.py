@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 
 from artstyle import ArtstyleError, stylize
-from artstyle.images import default_content, default_style, load_image
+from artstyle.images.decode import load_image
+from artstyle.images.demo import default_content, default_style
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "images"
 

@@ -20,10 +20,11 @@ import torch
 from PIL import Image
 
 from artstyle import StyleConfig
-from artstyle.images import fit_long_side, load_image, resize, to_tensor
-from artstyle.losses import gram_matrix
-from artstyle.network import VGGFeatures
-from artstyle.runtime import get_weights
+from artstyle.engine.runtime import get_weights
+from artstyle.images.decode import load_image
+from artstyle.images.geometry import fit_long_side, resize, to_tensor
+from artstyle.model.losses import gram_matrix
+from artstyle.model.network import VGGFeatures
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"

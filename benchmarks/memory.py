@@ -1,5 +1,5 @@
 """Peak memory of a run at 512, 1024 and 2048 px against the estimate the tool uses to refuse, before
-any work, a run that would not fit (``artstyle.runtime.estimate_memory``).
+any work, a run that would not fit (``artstyle.engine.runtime.estimate_memory``).
 
 Each size runs in its own process (``artstyle stylize``, one level, a few L-BFGS iterations: the peak
 is reached at the first backward pass and grows only by L-BFGS's curvature pairs, which the estimate
@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 
 from artstyle import StyleConfig
-from artstyle.images import load_image
-from artstyle.plan import estimate_memory, plan_run
-from artstyle.runtime import available_memory
+from artstyle.engine.plan import estimate_memory, plan_run
+from artstyle.engine.runtime import available_memory
+from artstyle.images.decode import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"
@@ -96,7 +96,7 @@ def kb(key):
     for line in open('/proc/self/status'):
         if line.startswith(key):
             return int(line.split()[1])
-from artstyle.images import load_image
+from artstyle.images.decode import load_image
 need = int(sys.argv[2])
 if need:
     base = kb('VmRSS:')
@@ -106,7 +106,7 @@ if need:
 else:  # the studio: an upload's bytes through Store.add_image (decoded, checked, kept)
     import tempfile
     from artstyle.errors import ArtstyleError
-    from artstyle.web.store import Store
+    from artstyle.apps.web.store import Store
     store = Store(tempfile.mkdtemp())
     data = open(sys.argv[1], 'rb').read()
     base = kb('VmRSS:')

@@ -1,7 +1,7 @@
 """Poster-size pictures: time, peak memory, seams and look of tiled runs (the README's table).
 
 Each run is the CLI with its default plan for the size (the picture painted at ``paint_size``,
-then detail levels up to the size; see ``artstyle.pyramid``) in a subprocess under
+then detail levels up to the size; see ``artstyle.engine.pyramid``) in a subprocess under
 ``/usr/bin/time -v`` (peak resident memory of the process; a Ray run's workers are not in it, and
 say so). For every output:
 
@@ -41,8 +41,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from judge import Judge
 
-from artstyle.images import fit_long_side, load_image, resize
-from artstyle.tiles import grid, pass_shift
+from artstyle.engine.tiles import grid, pass_shift
+from artstyle.images.decode import load_image
+from artstyle.images.geometry import fit_long_side, resize
 
 ROOT = Path(__file__).resolve().parent
 SHARED = ROOT.parent.parent / "shared" / "images"

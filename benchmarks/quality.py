@@ -46,8 +46,10 @@ from judge import STYLE_LAYERS, Judge
 from race import pastiche_env, run_pastiche
 from race import run_artstyle as race_artstyle
 
-from artstyle.images import fit_long_side, load_image, resize, save_image
-from artstyle.study.sheets import grid_sheet
+from artstyle.apps.study.sheets import grid_sheet
+from artstyle.images.decode import load_image
+from artstyle.images.encode import save_image
+from artstyle.images.geometry import fit_long_side, resize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from judge import Judge  # benchmarks/judge.py: the recipe shared with quality.py
 
-from artstyle.images import load_image, save_image
-from artstyle.study.sheets import grid_sheet
+from artstyle.apps.study.sheets import grid_sheet
+from artstyle.images.decode import load_image
+from artstyle.images.encode import save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"

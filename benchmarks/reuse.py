@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import artstyle
-from artstyle.images import load_image
-from artstyle.runtime import get_weights
+from artstyle.engine.runtime import get_weights
+from artstyle.images.decode import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "images"

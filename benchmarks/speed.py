@@ -23,13 +23,14 @@ from dataclasses import dataclass
 import torch
 
 from artstyle import StyleConfig
-from artstyle.images import default_content, default_style, fit_long_side, resize, to_tensor
+from artstyle.engine.objective import Objective
+from artstyle.engine.runtime import get_weights
+from artstyle.images.demo import default_content, default_style
+from artstyle.images.geometry import fit_long_side, resize, to_tensor
 from artstyle.layers import BLOCKS, CHANNELS
-from artstyle.network import VGGFeatures, feature_shape, forward_flops
-from artstyle.objective import Objective
-from artstyle.optimizers import LevelRun
-from artstyle.runtime import get_weights
-from artstyle.weights import LoadedWeights
+from artstyle.model.network import VGGFeatures, feature_shape, forward_flops
+from artstyle.model.optimizers import LevelRun
+from artstyle.model.weights import LoadedWeights
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 8) -> float:

@@ -31,7 +31,7 @@ from judge import Judge
 from quality import DEV_SET, pair_name, paths
 
 from artstyle import StyleConfig, Stylizer
-from artstyle.images import load_image
+from artstyle.images.decode import load_image
 
 MULTIPLIERS = (0.0, 1 / 256, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
 

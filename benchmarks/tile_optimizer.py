@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from artstyle import StyleConfig, Stylizer
-from artstyle.images import load_image, resize, to_tensor
-from artstyle.plan import Level
-from artstyle.stylizer import prepare_images, tile_carry, tile_run
-from artstyle.tiles import grid, overlap_for
+from artstyle.engine.plan import Level
+from artstyle.engine.stylizer import prepare_images, tile_carry, tile_run
+from artstyle.engine.tiles import grid, overlap_for
+from artstyle.images.decode import load_image
+from artstyle.images.geometry import resize, to_tensor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 

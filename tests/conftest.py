@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
+from artstyle.engine.runtime import WEIGHTS
 from artstyle.layers import BLOCKS, CHANNELS
-from artstyle.runtime import WEIGHTS
-from artstyle.weights import LoadedWeights
+from artstyle.model.weights import LoadedWeights
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "images"
 

@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from artstyle.cli import main
+from artstyle.apps.cli import main
 from tests.conftest import gradient_image, random_state, stripes_image
 from tests.test_images import _png_header_only
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from artstyle.cli import main
+from artstyle.apps.cli import main
 from tests.conftest import gradient_image, stripes_image
 
 FAST = [
@@ -202,7 +202,7 @@ def test_real_process_prints_one_line_without_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "artstyle.cli",
+            "artstyle.apps.cli",
             "stylize",
             str(tmp_path / "x.jpg"),
             str(tmp_path / "y.jpg"),

@@ -19,7 +19,7 @@ from tests.conftest import gradient_image, random_state, stripes_image
 ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
 pytestmark = pytest.mark.ray
 
-from artstyle.cluster import RayPainter  # noqa: E402
+from artstyle.runs.cluster import RayPainter  # noqa: E402
 from tests.ray_helpers import two_nodes  # noqa: E402
 
 SETTINGS = dict(
@@ -103,7 +103,7 @@ def test_two_nodes_one_killed_mid_run_give_the_picture(tmp_path, cfg):
     flags = ["--size", "256", "--scales", "1", "--iterations", "6", "--tile-size", "128", "--device", "cpu"]
     flags += ["--style-layers", "relu1_1,relu2_1,relu3_1", "--content-layers", "relu3_2", "-q"]
     flags += ["--weights", cfg.weights]
-    cli = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting)]
+    cli = [sys.executable, "-m", "artstyle.apps.cli", "stylize", str(photo), str(painting)]
     local = subprocess.run([*cli, "-o", str(tmp_path / "local.png"), *flags], capture_output=True, text=True)
     assert local.returncode == 0, local.stderr
     with two_nodes() as cluster:

@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from artstyle.color import combine_luminance, from_yiq, luminance_image, match_color, to_yiq
+from artstyle.engine.color import combine_luminance, from_yiq, luminance_image, match_color, to_yiq
 from tests.conftest import gradient_image, stripes_image
 
 

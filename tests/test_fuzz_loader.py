@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from artstyle.errors import ArtstyleError
-from artstyle.images import as_image, load_image
+from artstyle.images.decode import as_image, load_image
 from tests.conftest import gradient_image
 
 EXAMPLES = int(os.environ.get("ARTSTYLE_FUZZ_EXAMPLES", "600"))

@@ -7,16 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle import images
 from artstyle.errors import ArtstyleError
-from artstyle.images import (
-    check_writable,
-    fit_long_side,
-    load_image,
-    save_image,
-    to_image,
-    to_tensor,
-)
+from artstyle.images import decode, demo
+from artstyle.images.decode import load_image
+from artstyle.images.encode import check_writable, save_image
+from artstyle.images.geometry import fit_long_side, to_image, to_tensor
 from tests.conftest import gradient_image
 
 
@@ -156,8 +151,8 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path):
 
 
 def test_default_images():
-    assert images.default_content().size[0] >= 256
-    s = images.default_style(128)
+    assert demo.default_content().size[0] >= 256
+    s = demo.default_style(128)
     assert s.size == (128, 128) and np.asarray(s).std() > 20
 
 
@@ -167,7 +162,7 @@ def test_default_images():
 @pytest.fixture
 def reduce_small(monkeypatch):
     """Reduction on load for any picture over 1000 px (it is 16 MP for real): small files test it."""
-    monkeypatch.setattr(images, "REDUCE_ABOVE", 1000)
+    monkeypatch.setattr(decode, "REDUCE_ABOVE", 1000)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +246,7 @@ def test_out_of_memory_while_decoding_names_the_image(tmp_path, monkeypatch):
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "RGB-key"])
 def test_transparency_has_one_rule_for_files_pil_images_and_arrays(tmp_path, mode):
     """The CLI (a path) and the API (a PIL image, an array) paint the same picture: on white."""
-    from artstyle.images import as_image
+    from artstyle.images.decode import as_image
 
     a = np.zeros((48, 48, 4), np.uint8)
     a[..., 0] = 255  # red everywhere, hidden under alpha 0 in the top half
@@ -293,11 +288,11 @@ def test_with_libvips_a_huge_png_or_tiff_is_shrunk_while_it_is_read(
     }[mode]
     path = _save(im, tmp_path / ("x.tif" if mode == "F" else "x.png"))
     used = []
-    real = images._shrink_streaming
-    monkeypatch.setattr(images, "_shrink_streaming", lambda *a: used.append(a) or real(*a))
+    real = decode._shrink_streaming
+    monkeypatch.setattr(decode, "_shrink_streaming", lambda *a: used.append(a) or real(*a))
     small = load_image(path, need=100)
     assert used and 200 <= max(small.size) < 400
-    monkeypatch.setattr(images, "_shrink_streaming", lambda *a: None)  # (without libvips: Pillow)
+    monkeypatch.setattr(decode, "_shrink_streaming", lambda *a: None)  # (without libvips: Pillow)
     pillow = load_image(path, need=100)
     a, b = np.asarray(small, np.float32), np.asarray(pillow, np.float32)
     h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])

@@ -8,9 +8,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from artstyle import StyleConfig, stylize
-from artstyle.cli import main
-from artstyle.images import default_content, default_style, load_image
-from artstyle.runtime import get_weights
+from artstyle.apps.cli import main
+from artstyle.engine.runtime import get_weights
+from artstyle.images.decode import load_image
+from artstyle.images.demo import default_content, default_style
 from tests.conftest import shared_image
 
 pytestmark = pytest.mark.weights
@@ -78,7 +79,7 @@ def test_ctrl_c_in_a_real_process_keeps_the_image(tmp_path):
     import sys
     import time
 
-    from artstyle.images import default_style
+    from artstyle.images.demo import default_style
 
     photo, painting, out = tmp_path / "p.png", tmp_path / "s.png", tmp_path / "o.png"
     default_content().save(photo)
@@ -87,7 +88,7 @@ def test_ctrl_c_in_a_real_process_keeps_the_image(tmp_path):
         [
             sys.executable,
             "-m",
-            "artstyle.cli",
+            "artstyle.apps.cli",
             "stylize",
             str(photo),
             str(painting),

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from artstyle.lbfgs import PixelLBFGS, cubic_minimiser, line_minimiser
+from artstyle.model.lbfgs import PixelLBFGS, cubic_minimiser, line_minimiser
 
 
 def test_cubic_minimiser_is_exact_for_cubics_and_quadratics():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from artstyle.errors import ArtstyleError
-from artstyle.losses import (
+from artstyle.model.losses import (
     AnchorLoss,
     ContentLoss,
     GramStyleLoss,

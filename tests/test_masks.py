@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from artstyle import stylize
+from artstyle.engine.masks import as_masks, region_masks
 from artstyle.errors import ArtstyleError
-from artstyle.losses import STYLE_LOSSES, Guided, SlicedWassersteinStyleLoss
-from artstyle.masks import as_masks, region_masks
-from artstyle.network import guide_at
+from artstyle.model.losses import STYLE_LOSSES, Guided, SlicedWassersteinStyleLoss
+from artstyle.model.network import guide_at
 
 W, H = 64, 48
 

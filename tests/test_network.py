@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from artstyle.errors import ArtstyleError
-from artstyle.network import (
+from artstyle.model.network import (
     CAFFE_MEAN_BGR,
     Preprocess,
     VGGFeatures,

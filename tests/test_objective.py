@@ -4,17 +4,17 @@ import pytest
 import torch
 
 from artstyle import StyleConfig
-from artstyle.network import VGGFeatures
-from artstyle.objective import Objective, Term
-from artstyle.runtime import get_weights
-from artstyle.stylizer import Stylizer
+from artstyle.engine.objective import Objective, Term
+from artstyle.engine.runtime import get_weights
+from artstyle.engine.stylizer import Stylizer
+from artstyle.model.network import VGGFeatures
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")
 
 
 def _objective(**kw):
-    from artstyle.images import to_tensor
+    from artstyle.images.geometry import to_tensor
 
     cfg = StyleConfig(
         size=48, scales=1, style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",), **kw
@@ -62,8 +62,8 @@ def test_a_run_reports_every_kind_even_with_tv_off():
 
 
 def test_the_look_term_is_the_style_terms_of_the_reduced_picture():
-    from artstyle.images import to_tensor
-    from artstyle.objective import Detail, ReducedStyle, StyleTargets
+    from artstyle.engine.objective import Detail, ReducedStyle, StyleTargets
+    from artstyle.images.geometry import to_tensor
 
     obj, cfg = _objective(detail_style=1.0)
     small = StyleTargets.build(obj.features, cfg, [to_tensor(stripes_image(24, 24))])

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from artstyle import StyleConfig
-from artstyle.losses import GramStyleLoss, MeanCovStyleLoss
-from artstyle.network import VGGFeatures
-from artstyle.objective import painting_stats
+from artstyle.engine.objective import painting_stats
+from artstyle.model.losses import GramStyleLoss, MeanCovStyleLoss
+from artstyle.model.network import VGGFeatures
 from tests.conftest import random_weights
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -33,7 +33,7 @@ def test_statistics_read_in_pieces_are_those_of_the_whole(kind):
 
 
 def test_a_tiled_level_reads_a_large_painting_in_pieces(monkeypatch):
-    from artstyle import objective
+    from artstyle.engine import objective
 
     calls = []
     real = objective.painting_stats

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from artstyle import StyleConfig, stylize
+from artstyle.engine.pyramid import level_sizes
+from artstyle.engine.stylizer import iter_stylize
 from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.pyramid import level_sizes
-from artstyle.stylizer import iter_stylize
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")
@@ -112,7 +112,7 @@ def test_zero_iterations_returns_the_initial_image():
 
 
 def test_the_default_start_is_the_photo_in_the_paintings_colour_distribution():
-    from artstyle import color
+    from artstyle.engine import color
 
     r = stylize(gradient_image(), [stripes_image()], StyleConfig(**{**SMALL, "iterations": 0}))
     expected = np.asarray(color.transport_color(gradient_image(), stripes_image()), dtype=int)
@@ -171,14 +171,14 @@ def test_ema_output_is_smoother_than_the_iterate():
     cfg = StyleConfig(optimizer="adam", learning_rate=20.0, initial="content", **{**SMALL, "iterations": 10})
     plain = stylize(gradient_image(), [stripes_image()], cfg).image
     ema = stylize(gradient_image(), [stripes_image()], cfg.replace(ema_decay=0.8)).image
-    from artstyle.images import to_tensor
-    from artstyle.losses import tv_loss
+    from artstyle.images.geometry import to_tensor
+    from artstyle.model.losses import tv_loss
 
     assert tv_loss(to_tensor(ema)) < tv_loss(to_tensor(plain))
 
 
 def test_preserve_color_keeps_the_photos_colours():
-    from artstyle.color import to_yiq
+    from artstyle.engine.color import to_yiq
 
     photo, painting = gradient_image(), stripes_image()
     cfg = StyleConfig(**{**SMALL, "iterations": 12})
@@ -227,7 +227,7 @@ def test_time_limit_stops_early_at_full_size():
 
 
 def test_level_plan_with_per_level_budgets():
-    from artstyle.plan import plan_run
+    from artstyle.engine.plan import plan_run
 
     def levels(cfg):
         return [(lv.size, lv.iterations) for lv in plan_run((1024, 768), [], cfg).levels]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from artstyle import StyleConfig, Stylizer
+from artstyle.engine.plan import GB, Level, Pass, Plan, level_bytes, plan_run, tile_bytes
+from artstyle.engine.tiles import Tile
 from artstyle.errors import ArtstyleError
-from artstyle.plan import GB, Level, Pass, Plan, level_bytes, plan_run, tile_bytes
-from artstyle.tiles import Tile
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")
@@ -147,7 +147,7 @@ def test_a_video_term_on_a_tiled_level_is_refused():
 
 def test_resume_carries_the_image_exactly():
     x = torch.rand(1, 3, 8, 8)
-    from artstyle.stylizer import RunState
+    from artstyle.engine.stylizer import RunState
 
     assert torch.equal(RunState(1, x, 0).image, x)
 
@@ -164,8 +164,8 @@ def _detail_run(anchor: float, **kw):
 
 
 def test_the_detail_anchor_holds_a_detail_level_to_the_picture_below():
-    from artstyle.losses import gaussian_blur
-    from artstyle.pyramid import upsample
+    from artstyle.images.geometry import upsample
+    from artstyle.model.losses import gaussian_blur
 
     far = {}
     for anchor in (0.0, 1e4):
@@ -179,7 +179,7 @@ def test_the_detail_anchor_holds_a_detail_level_to_the_picture_below():
 
 
 def test_the_look_term_holds_a_detail_level_to_the_paintings_statistics_at_paint_size():
-    from artstyle.objective import ReducedStyle
+    from artstyle.engine.objective import ReducedStyle
 
     measured = {}
     for weight in (0.0, 10.0):
@@ -215,7 +215,7 @@ def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
 
 
 def test_detail_levels_with_masks_or_a_recipe_above_paint_size():
-    from artstyle.plan import look_factors
+    from artstyle.engine.plan import look_factors
 
     cfg = StyleConfig(
         **{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 4}, detail_style=1.0

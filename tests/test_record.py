@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
-from artstyle.cli import main
+from artstyle.apps.cli import main
 from tests.conftest import gradient_image, stripes_image
 
 FAST = ["--size", "48", "--scales", "1", "--iterations", "3", "-q"]

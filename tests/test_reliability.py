@@ -19,12 +19,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 import artstyle
-from artstyle import objective, runtime, stylizer
-from artstyle.cli import main
+from artstyle.apps.cli import main
+from artstyle.engine import objective, runtime, stylizer
+from artstyle.engine.plan import estimate_memory, plan_run
 from artstyle.errors import ArtstyleError
 from artstyle.files import OutputExistsError, atomic_write_bytes
-from artstyle.images import as_image, save_image
-from artstyle.plan import estimate_memory, plan_run
+from artstyle.images.decode import as_image
+from artstyle.images.encode import save_image
 from tests.conftest import gradient_image, stripes_image
 
 TINY = dict(size=40, scales=1, iterations=2, style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",))
@@ -111,7 +112,7 @@ def test_a_file_created_during_the_run_is_kept_and_the_result_goes_beside_it(
 def test_two_runs_with_one_output_lose_nothing(tmp_path, photo, painting):
     """Two processes started at once with the same -o: one writes o.png, the other o-1.png."""
     out = tmp_path / "o.png"
-    cmd = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting), "-o", str(out)]
+    cmd = [sys.executable, "-m", "artstyle.apps.cli", "stylize", str(photo), str(painting), "-o", str(out)]
     cmd += [*FAST, "--weights", str(_random_weights_file(tmp_path))]
     procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     codes = sorted(p.wait(timeout=300) for p in procs)
@@ -256,7 +257,7 @@ def test_memory_estimate_refuses_before_work(monkeypatch):
 def test_a_second_ctrl_c_while_saving_does_not_lose_the_image(tmp_path, photo, painting):
     """A real process: two SIGINTs close together; the image is still written, exit 130."""
     out = tmp_path / "o.png"
-    cmd = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting), "-o", str(out)]
+    cmd = [sys.executable, "-m", "artstyle.apps.cli", "stylize", str(photo), str(painting), "-o", str(out)]
     cmd += ["--size", "64", "--scales", "1", "--iterations", "100000", "--weights"]
     cmd += [str(_random_weights_file(tmp_path)), "--checkpoint-every", "1"]
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -287,7 +288,7 @@ def _stop_with(sig: int, cmd: list[str], wait_for: Path) -> tuple[int, str]:
 def test_sigterm_keeps_the_image_and_its_sidecar_and_exits_143(tmp_path, photo, painting):
     """SIGTERM (docker stop, systemd, Kubernetes) is Ctrl-C: the image so far and its sidecar are written."""
     out = tmp_path / "o.png"
-    cmd = [sys.executable, "-m", "artstyle.cli", "stylize", str(photo), str(painting), "-o", str(out)]
+    cmd = [sys.executable, "-m", "artstyle.apps.cli", "stylize", str(photo), str(painting), "-o", str(out)]
     cmd += ["--size", "64", "--scales", "1", "--iterations", "100000", "--weights"]
     cmd += [str(_random_weights_file(tmp_path)), "--checkpoint-every", "1"]
     code, err = _stop_with(signal.SIGTERM, cmd, tmp_path / "o.iter00002.png")
@@ -316,7 +317,7 @@ def test_an_image_and_its_sidecar_are_written_both_or_neither(tmp_path):
 
 def test_a_full_disk_leaves_neither_file(tmp_path, monkeypatch):
     from artstyle import files as files_module
-    from artstyle.record import Source, write_result
+    from artstyle.runs.record import Source, write_result
 
     real = files_module._write_temp
     calls = []

@@ -33,7 +33,7 @@ def _cmd(tmp_path: Path, out: Path, *more: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "artstyle.cli",
+        "artstyle.apps.cli",
         "stylize",
         str(photo),
         str(painting),

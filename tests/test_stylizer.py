@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import artstyle
-from artstyle import Stylizer, objective
+from artstyle import Stylizer
+from artstyle.engine import objective
 from artstyle.errors import ArtstyleError
-from artstyle.images import resize
+from artstyle.images.geometry import resize
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")

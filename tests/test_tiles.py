@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from artstyle.tiles import Blend, Tile, axis, feather, grid, overlap_for, pass_shift
+from artstyle.engine.tiles import Blend, Tile, axis, feather, grid, overlap_for, pass_shift
 
 
 @pytest.mark.parametrize("size", [(300, 200), (128, 500), (1000, 129), (128, 128)])

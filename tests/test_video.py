@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFilter
 
-from artstyle.cli import main
+from artstyle.apps.cli import main
 from artstyle.config import StyleConfig, VideoOptions
 from artstyle.errors import ArtstyleError
-from artstyle.video import flow, reliability, stylize_video, warp
+from artstyle.runs.video.flow import flow, reliability, warp
+from artstyle.runs.video.run import stylize_video
 from tests.conftest import stripes_image
 
 av = pytest.importorskip("av", reason='video needs the video extra: pip install "artstyle[video]"')
@@ -285,7 +286,7 @@ def test_a_frame_folder_is_read_in_natural_order_without_hidden_files_and_mixed_
     sizes = {Image.open(tmp_path / "out" / f"frame_{i:05d}.png").size for i in range(5)}
     assert sizes == {(48, 36)} and data["frames"][4].get("resized_from_another_size")
     assert [f["time"] for f in data["frames"]] == pytest.approx([i / OPTS.fps for i in range(5)], abs=1e-5)
-    from artstyle.video import frame_files
+    from artstyle.runs.video.containers import frame_files
 
     assert [p.name for p in frame_files(d)] == [
         "frame_1.png",

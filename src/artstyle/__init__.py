@@ -1,8 +1,9 @@
 """artstyle: neural style transfer (Gatys, Ecker & Bethge 2015) on the CPU or GPU."""
 
+from artstyle._version import __version__
 from artstyle.config import PRESETS, StyleConfig, preset
+from artstyle.engine.stylizer import Step, StyleResult, Stylizer, iter_stylize, stylize
 from artstyle.errors import ArtstyleError
-from artstyle.stylizer import Step, StyleResult, Stylizer, iter_stylize, stylize
 
 __all__ = [
     "PRESETS",
@@ -11,8 +12,8 @@ __all__ = [
     "StyleConfig",
     "StyleResult",
     "Stylizer",
+    "__version__",
     "iter_stylize",
     "preset",
     "stylize",
 ]
-__version__ = "0.1.0"

@@ -5,7 +5,7 @@ re-declares a default. Names follow Gatys et al. (2015) and the original study
 (``content_weight``, ``style_layer_weight_exp``, ``relu4_2`` ...).
 
 Loss normalisations are chosen so that a weight means the same at every image size (see
-:mod:`artstyle.losses`), which is what lets the study's weights be used unchanged.
+:mod:`artstyle.model.losses`), which is what lets the study's weights be used unchanged.
 """
 
 from __future__ import annotations

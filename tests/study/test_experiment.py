@@ -4,10 +4,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from artstyle.cli import main
+from artstyle.apps.cli import main
+from artstyle.apps.study.experiment import load_experiment, parse_experiment, plan
+from artstyle.apps.study.runner import run_experiment
 from artstyle.errors import ArtstyleError
-from artstyle.study.experiment import load_experiment, parse_experiment, plan
-from artstyle.study.runner import run_experiment
 from tests.conftest import gradient_image, stripes_image
 
 pytestmark = pytest.mark.usefixtures("tiny_weights")
@@ -259,7 +259,7 @@ tv_weight = 2.0
 
 
 def test_shipped_experiments_are_found_by_name() -> None:
-    from artstyle.study.experiment import find_experiment, shipped_experiments
+    from artstyle.apps.study.experiment import find_experiment, shipped_experiments
 
     shipped = shipped_experiments()
     assert {"pooling", "study_grid", "style_weight"} <= set(shipped)

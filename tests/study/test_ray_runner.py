@@ -15,9 +15,9 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from artstyle.cli import main
-from artstyle.study.experiment import parse_experiment
-from artstyle.study.runner import run_experiment
+from artstyle.apps.cli import main
+from artstyle.apps.study.experiment import parse_experiment
+from artstyle.apps.study.runner import run_experiment
 from tests.conftest import gradient_image, random_state, stripes_image
 from tests.ray_helpers import two_nodes
 
@@ -109,7 +109,7 @@ def test_a_node_that_dies_mid_run_loses_nothing(tmp_path, study):
             f'[experiment]\nname = "fault"\ncontent = [{contents}]\nstyle = [{style}]\n[base]\n{base_toml}\n'
         )
         out = tmp_path / "out"
-        cli = [sys.executable, "-m", "artstyle.cli", "experiment", str(exp_file), "-o", str(out)]
+        cli = [sys.executable, "-m", "artstyle.apps.cli", "experiment", str(exp_file), "-o", str(out)]
         driver = subprocess.Popen(
             [*cli, "--runner", "ray", "--ray-address", cluster.address, "-q"],
             stdout=subprocess.PIPE,

@@ -1,6 +1,6 @@
 from PIL import Image, ImageDraw
 
-from artstyle.study.sheets import _font, _wrap, grid_sheet
+from artstyle.apps.study.sheets import _font, _wrap, grid_sheet
 
 
 def test_long_captions_wrap_onto_two_lines():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def tiny_weights() -> None:
-    from artstyle.runtime import WEIGHTS
+    from artstyle.engine.runtime import WEIGHTS
     from tests.conftest import random_weights
 
     for net in ("vgg19", "vgg16"):

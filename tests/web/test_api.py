@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("fastapi", reason='the studio needs the web extra: pip install "artstyle[web]"')
 from fastapi.testclient import TestClient
 
-from artstyle.web.app import create_app
+from artstyle.apps.web.app import create_app
 from tests.conftest import gradient_image, stripes_image
 
 INIT = "tests.web.helpers:tiny_weights"

@@ -23,7 +23,7 @@ pytest.importorskip("playwright", reason='browser tests need playwright: pip ins
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
-from artstyle.web.app import create_app
+from artstyle.apps.web.app import create_app
 from tests.conftest import gradient_image, stripes_image
 
 CHROMIUM = next(

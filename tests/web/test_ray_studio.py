@@ -16,7 +16,7 @@ ray = pytest.importorskip(
 )
 from fastapi.testclient import TestClient  # noqa: E402
 
-from artstyle.web.app import create_app  # noqa: E402
+from artstyle.apps.web.app import create_app  # noqa: E402
 from tests.web.test_api import INIT, QUICK, finished, png, upload, wait  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_two_jobs_run_at_once_one_is_cancelled_the_other_lands_in_the_gallery(tm
 def test_a_cancel_that_does_not_take_is_sent_again_then_forced(tmp_path: Path, monkeypatch) -> None:
     from types import SimpleNamespace
 
-    from artstyle.web import executors
+    from artstyle.apps.web import executors
 
     sent: list[tuple[str, bool]] = []
 
@@ -98,7 +98,7 @@ def test_a_cancel_that_does_not_take_is_sent_again_then_forced(tmp_path: Path, m
             raise RuntimeError("the worker died")  # (killed by the forced cancel)
 
     monkeypatch.setattr(executors.time, "monotonic", lambda: 100.0)
-    monkeypatch.setattr("artstyle.cluster.ray_module", lambda: FakeRay())
+    monkeypatch.setattr("artstyle.runs.cluster.ray_module", lambda: FakeRay())
     ex = executors.RayExecutor(tmp_path)
     ex.refs["job"] = ("ref", tmp_path, {})
     ex.cancel("job", 1)

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from artstyle.apps.web.store import Store
 from artstyle.errors import StorageError
-from artstyle.web.store import Store
 from tests.conftest import gradient_image
 from tests.web.test_api import QUICK, client_for, finished, one_line_error, png, submit, upload, wait
 
@@ -277,7 +277,7 @@ def test_a_client_that_leaves_mid_upload_is_not_an_error(
 ) -> None:
     import asyncio
 
-    from artstyle.web.app import create_app
+    from artstyle.apps.web.app import create_app
 
     app = create_app(tmp_path)
     body = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n' + png()[:50]

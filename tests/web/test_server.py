@@ -20,9 +20,9 @@ from tests.conftest import gradient_image, stripes_image  # noqa: E402
 from tests.web.test_api import LONG, png  # noqa: E402
 
 LAUNCH = (
-    "import functools, sys; import artstyle.web.app as a; "
+    "import functools, sys; import artstyle.apps.web.app as a; "
     "a.create_app = functools.partial(a.create_app, worker_init='tests.web.helpers:tiny_weights'); "
-    "from artstyle.cli import main; sys.argv[0] = 'artstyle'; main(sys.argv[1:])"
+    "from artstyle.apps.cli import main; sys.argv[0] = 'artstyle'; main(sys.argv[1:])"
 )
 
 

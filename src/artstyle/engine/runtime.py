@@ -1,0 +1,149 @@
+"""Runtime concerns, apart from the algorithm: the device, the weights cache, and memory (peak
+measurement, the estimate of what a run needs, and what the machine has left)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+import torch
+
+from artstyle.config import StyleConfig
+from artstyle.engine.plan import GB, MARGIN, Plan, estimate_memory
+from artstyle.errors import ArtstyleError
+from artstyle.log import Log, quiet
+from artstyle.model.weights import LoadedWeights, load_weights
+
+
+class WeightsCache:
+    """Weights loaded once per process and source (grids, experiments and a web worker reuse
+    them). ``put`` lets a test or an embedding program supply weights for a source."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], LoadedWeights] = {}
+
+    def get(self, cfg: StyleConfig, log: Log = quiet) -> LoadedWeights:
+        key = (cfg.weights, cfg.network)
+        if key not in self._loaded:
+            self._loaded[key] = load_weights(cfg.weights, cfg.network, log)
+        return self._loaded[key]
+
+    def put(self, weights: str, network: str, loaded: LoadedWeights) -> None:
+        self._loaded[(weights, network)] = loaded
+
+    def snapshot(self) -> dict[tuple[str, str], LoadedWeights]:
+        return dict(self._loaded)
+
+    def restore(self, snapshot: dict[tuple[str, str], LoadedWeights]) -> None:
+        self._loaded = dict(snapshot)
+
+
+#: The process's weights cache.
+WEIGHTS = WeightsCache()
+
+
+def get_weights(cfg: StyleConfig, log: Log = quiet) -> LoadedWeights:
+    """The weights of ``cfg``, loaded once per process (see :class:`WeightsCache`)."""
+    return WEIGHTS.get(cfg, log)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; asking for a missing device is an ArtstyleError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ArtstyleError("device cuda was asked for, but this PyTorch sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ArtstyleError("device mps was asked for, but it is not available here")
+    return torch.device(name)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory measurement (CUDA allocator; on Linux the process's VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak resident set size (Linux >= 4.0)
+    except OSError:
+        pass
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory since :func:`reset_peak_memory`: CUDA's allocator peak, else the process's peak
+    resident set (VmHWM on Linux; elsewhere the lifetime peak)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the least of MemAvailable, the cgroup's limit left and
+    RLIMIT_AS; None where none of them can be read."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cg).read_text().strip()
+            if raw != "max" and int(raw) < 2**60:
+                used_file = cg.replace("memory.max", "memory.current").replace(
+                    "limit_in_bytes", "usage_in_bytes"
+                )
+                limits.append(int(raw) - int(Path(used_file).read_text().strip()))
+            break
+        except (OSError, ValueError):
+            continue
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        rss = peak_memory_mb(torch.device("cpu")) * 2**20
+        limits.append(int(soft - rss))
+    return min(limits) if limits else None
+
+
+def memory_budget(cfg: StyleConfig, device: torch.device) -> int | None:
+    """Bytes a level may use (:func:`artstyle.engine.plan.plan_run`): ``max_memory`` when given, else on
+    the CPU what is available less :data:`artstyle.engine.plan.MARGIN`; None: no limit known."""
+    if cfg.max_memory:
+        return int(cfg.max_memory * GB)
+    if device.type != "cpu":
+        return None
+    have = available_memory()
+    return None if have is None else max(have - MARGIN, 0)
+
+
+def check_memory(plan: Plan, cfg: StyleConfig) -> None:
+    """Refuse, before any work, a run whose estimated peak exceeds the memory available (CPU)."""
+    need = estimate_memory(plan, cfg)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ArtstyleError(
+            f"this run needs about {need / GB:.1f} GB of memory and {max(have, 0) / GB:.1f} GB is "
+            "available; lower --size (memory grows with its square), --max-memory, --style-scale or "
+            "--iterations"
+        )
+
+
+def out_of_memory_message(cfg: StyleConfig) -> str:
+    return (
+        f"out of memory at size {cfg.size}; lower --size (memory grows with its square), "
+        "--style-scale or the number of iterations at full size"
+    )

@@ -1,0 +1,221 @@
+"""Ray: connecting to a cluster (or starting a local Ray), and painting one picture's tiles across
+it (:class:`RayPainter`, ``artstyle stylize --runner ray``).
+
+The tiles of a pass are independent (:mod:`artstyle.engine.tiles`), so they go out to long-lived actors
+that hold the network (loaded once each); the painting's statistics of a level are put in Ray's
+object store once and every actor reads them from there. A tile and its pixels travel (its crop of
+the photo and of the picture, its masks), and come back with their losses; the driver blends them
+in tile order, so the picture is the one the local run paints, writes checkpoints and the state,
+and writes the output. An actor that dies (its process or its node) is restarted and its tile
+given to another actor (:data:`MAX_RETRIES` times at most); only that tile's work is lost.
+
+Ray is an optional extra (``pip install "artstyle[cluster]"``), imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from artstyle.config import StyleConfig, from_dict
+from artstyle.engine.objective import Detail, StyleTargets
+from artstyle.engine.runtime import resolve_device
+from artstyle.engine.stylizer import TileDone, TileJob, build_network, tile_run
+from artstyle.errors import ArtstyleError
+from artstyle.images.geometry import to_tensor
+
+#: How often Ray retries a tile (or a study's run) whose worker or node died.
+MAX_RETRIES = 3
+
+
+def ray_module() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ArtstyleError('--runner ray needs Ray: pip install "artstyle[cluster]"') from None
+    return ray
+
+
+def connect(address: str | None) -> bool:
+    """Connect to the cluster at ``address`` (or ``$RAY_ADDRESS``); without either, start a local
+    Ray. Returns whether this call started Ray (and so should stop it)."""
+    ray = ray_module()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        probe(address)
+    if ray.is_initialized():  # (a program that embeds the runner and connected itself)
+        return False
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            # a Ray of our own listens on loopback only, like every server of ours by default
+            ray.init(
+                address="local", include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1"
+            )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = address or "a local Ray"
+        raise ArtstyleError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
+    return True
+
+
+def probe(address: str, timeout: float = 10.0) -> None:
+    """Fail in one line, within ``timeout`` seconds, when nothing listens at a ``host:port``
+    address (Ray itself would retry for minutes). Other forms (``auto``, ``ray://``) go to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ArtstyleError(
+            f"cannot reach the Ray cluster at {address} ({e.strerror or e}); is it running?"
+        ) from None
+
+
+def _line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
+
+
+class TileWorker:
+    """A Ray actor's state: the network of ``config``, loaded once."""
+
+    def __init__(self, config: dict[str, Any], threads: int) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.cfg = from_dict(config)
+        self.device = resolve_device(self.cfg.device)
+        self.net = build_network(self.cfg, self.device)
+
+    def paint(
+        self,
+        targets: StyleTargets,
+        job: TileJob,
+        iterations: int,
+        next_size: tuple[int, int] | None,
+        detail: Detail | None = None,
+    ) -> TileDone:
+        """``iterations`` of one tile (fewer when its loss stops being finite)."""
+        die_once = os.environ.get("ARTSTYLE_TEST_TILE_DIES_ONCE", "")
+        if die_once and not os.path.exists(die_once):  # (tests: a worker that dies mid-run)
+            open(die_once, "w").close()
+            os._exit(1)
+        from PIL import Image
+
+        d = self.device
+        content = to_tensor(Image.fromarray(job.content, "RGB"), d)
+        masks = None if job.masks is None else [m.to(d) for m in job.masks]
+        targets.losses.to(d)  # (this process's own copies)
+        if detail is not None and detail.look is not None:
+            detail.look.losses.to(d)
+        run = tile_run(self.net, self.cfg, content, targets, job.image.to(d), masks, job.carried, detail)
+        records = []
+        for _ in range(iterations):
+            records.append(dict(run.step()))
+            if not all(v == v and abs(v) != float("inf") for v in records[-1].values()):
+                break
+        carry = run.carry(next_size) if next_size and self.cfg.optimizer == "lbfgs" else None
+        return TileDone(job.index, run.best_x.detach().cpu(), records, carry)
+
+
+class RayPainter:
+    """Paints tiles on Ray actors (one per ``cpus_per_actor`` CPUs of the cluster, at most
+    ``actors``); see the module."""
+
+    def __init__(
+        self,
+        cfg: StyleConfig,
+        actors: int = 0,
+        cpus_per_actor: int = 1,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> None:
+        ray = ray_module()
+        self.ray = ray
+        n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
+        self._remote = ray.remote(TileWorker).options(
+            num_cpus=cpus_per_actor, max_restarts=0, max_task_retries=0, runtime_env=runtime_env
+        )
+        self._args = (cfg.to_dict(), cpus_per_actor)
+        self.actors = [self._remote.remote(*self._args) for _ in range(n)]
+        self._put: dict[str, tuple[Any, Any]] = {}  # key -> (the value, its object reference)
+
+    def _once(self, key: str, value: Any) -> Any:
+        """``value`` (a level's painting statistics, or its detail terms) in the object store once,
+        moved to the CPU (workers may have no GPU)."""
+        if value is None:
+            return None
+        if key not in self._put or self._put[key][0] is not value:
+            cpu = copy.deepcopy(value)
+            for targets in (cpu, getattr(cpu, "look", None)):
+                if isinstance(targets, StyleTargets):
+                    targets.losses.to("cpu")
+            self._put[key] = (value, self.ray.put(cpu))
+        return self._put[key][1]
+
+    def paint(
+        self,
+        targets: StyleTargets,
+        jobs: list[TileJob],
+        iterations: int,
+        next_size: tuple[int, int] | None,
+        detail: Detail | None = None,
+    ) -> Iterator[TileDone]:
+        ray, ref, detail_ref = self.ray, self._once("targets", targets), self._once("detail", detail)
+        pending = [(job, 0) for job in jobs]  # (tile, failures so far)
+        running: dict[Any, tuple[Any, TileJob, int]] = {}  # a tile's future -> (actor, tile, failures)
+        idle = list(self.actors)
+        ready: dict[int, TileDone] = {}
+        order = [j.index for j in jobs]
+        try:
+            while order:
+                while pending and idle:
+                    (job, failures), actor = pending.pop(0), idle.pop(0)
+                    running[actor.paint.remote(ref, job, iterations, next_size, detail_ref)] = (
+                        actor,
+                        job,
+                        failures,
+                    )
+                finished, _ = ray.wait(list(running), num_returns=1)
+                for f in finished:
+                    actor, job, failures = running.pop(f)
+                    try:
+                        done: TileDone = ray.get(f)
+                    except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                        # the worker or its node died: only this tile is lost; it goes to another
+                        self._drop(actor)
+                        if failures + 1 > MAX_RETRIES:
+                            raise ArtstyleError(
+                                f"a tile failed {failures + 1} times on the cluster: {_line(e)}"
+                            ) from None
+                        pending.append((job, failures + 1))
+                        if not self.actors:  # (none left: a new one, wherever Ray finds room)
+                            self.actors.append(self._remote.remote(*self._args))
+                            idle.append(self.actors[-1])
+                        continue
+                    except ray.exceptions.RayError as e:
+                        raise ArtstyleError(f"a tile failed on the cluster: {_line(e)}") from None
+                    idle.append(actor)
+                    ready[done.index] = done
+                while order and order[0] in ready:  # (in tile order: the picture is the local one)
+                    yield ready.pop(order.pop(0))
+        finally:
+            for f in running:
+                ray.cancel(f)
+
+    def _drop(self, actor: Any) -> None:
+        if actor in self.actors:
+            self.actors.remove(actor)
+        with contextlib.suppress(Exception):  # (it is gone already, or going)
+            self.ray.kill(actor, no_restart=True)
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []

@@ -1,0 +1,149 @@
+"""The resumable state of a long run, kept beside its output (``OUT.png.state/``) while it runs,
+so that the same command continues after a kill, a power cut or Ctrl-C.
+
+What is kept is what the stylizer hands over (:class:`artstyle.engine.stylizer.RunState`): the picture at
+the start of the current level or pass, the tiles of the pass already made, the optimiser's carry,
+the step count, and the history so far. A state is taken up only by the same run: the same
+settings, inputs and plan (its ``key``); anything else is refused in one line. The folder goes
+when the output is written; its files are written atomically and a file goes only once the record no longer
+names it, so a kill at any moment leaves the last good state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from artstyle.engine.stylizer import RunState
+from artstyle.errors import ArtstyleError
+from artstyle.files import atomic_write_bytes, sha256_file
+from artstyle.runs.record import json_safe
+
+STATE = "state.json"
+
+
+def state_dir(out: Path) -> Path:
+    """``out.png`` -> ``out.png.state``."""
+    return out.with_name(out.name + ".state")
+
+
+def _npy(t: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, t.detach().float().cpu().numpy(), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _tensor(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.load(path, allow_pickle=False))
+
+
+class RunStore:
+    """The state folder of output ``out`` for the run described by ``key`` (JSON-ready)."""
+
+    def __init__(self, out: Path, key: dict[str, Any]) -> None:
+        self.dir = state_dir(out)
+        self.out = out
+        self.key = json.loads(json.dumps(json_safe(key), sort_keys=True))
+        self.history: list[dict[str, Any]] = []
+        self._image_for: tuple[int, int] | None = None  # (level, pass) of the image on disk
+        self._tiles = 0
+        self.interim = ""  # sha256 of the picture a stopped run left at the output
+
+    def load(self) -> RunState | None:
+        """The state a stopped run of the same key left, or None; a folder of another run (or
+        unreadable) is one ArtstyleError."""
+        if not self.dir.exists():
+            return None
+        try:
+            data = json.loads((self.dir / STATE).read_text())
+            if not isinstance(data, dict) or data.get("key") != self.key:
+                raise ArtstyleError(
+                    f"{self.dir}: holds the state of another run (other settings or inputs); delete it "
+                    "or choose another output"
+                )
+            s = data["state"]
+            image = _tensor(self.dir / s["image"])
+            tiles = [_tensor(self.dir / name) for name in s["tiles"]]
+            self.history = list(data.get("history", []))
+            self.interim = str(data.get("interim_sha256", ""))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ArtstyleError(
+                f"{self.dir}: the saved state cannot be read ({type(e).__name__}); delete the folder to "
+                "start over"
+            ) from None
+        self._image_for, self._tiles = (s["level"], s["pass"]), len(tiles)
+        carried = s.get("carried")
+        return RunState(
+            s["level"], image[None] if image.ndim == 3 else image, s["iteration"], carried, s["pass"], tiles
+        )
+
+    def owns_output(self) -> bool:
+        """Whether the file at the output is the picture this run wrote when it was stopped (so
+        that continuing may replace it)."""
+        try:
+            return bool(self.interim) and self.out.is_file() and self.interim == sha256_file(self.out)
+        except OSError:
+            return False
+
+    def save(self, state: RunState) -> None:
+        """Keep ``state`` (and the history so far): the picture when its level or pass is new,
+        the newest tile, then the record that names them."""
+        self.dir.mkdir(exist_ok=True)
+        where = (state.level, state.pass_index)
+        image = f"image-{state.level}-{state.pass_index}.npy"
+        if where != self._image_for:
+            atomic_write_bytes(self.dir / image, _npy(state.image), overwrite=True)
+            self._image_for, self._tiles = where, 0
+        names = [f"tile-{state.level}-{state.pass_index}-{k:04d}.npy" for k in range(len(state.tiles_done))]
+        for k in range(self._tiles, len(state.tiles_done)):
+            atomic_write_bytes(self.dir / names[k], _npy(state.tiles_done[k]), overwrite=True)
+        self._tiles = len(state.tiles_done)
+        record = {
+            "level": state.level,
+            "pass": state.pass_index,
+            "iteration": state.iteration,
+            "carried": state.carried,
+            "image": image,
+            "tiles": names,
+        }
+        self._write({"key": self.key, "state": record, "history": self.history})
+        # only now that the record names the new files may the old ones go (a kill at any point
+        # leaves a record whose files are all there)
+        keep = {image, *names}
+        for old in [*self.dir.glob("image-*.npy"), *self.dir.glob("tile-*.npy")]:
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+
+    def mark_interim(self) -> None:
+        """The output now holds the picture so far (Ctrl-C): remember it as this run's."""
+        try:
+            data = json.loads((self.dir / STATE).read_text())
+            self.interim = sha256_file(self.out)
+        except (OSError, ValueError):
+            return
+        self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        if self.interim:
+            data["interim_sha256"] = self.interim
+        text = json.dumps(json_safe(data), allow_nan=False)
+        atomic_write_bytes(self.dir / STATE, text.encode(), overwrite=True)
+
+    def clear(self) -> None:
+        """The run is done: the state goes."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_key(
+    config: dict[str, Any], inputs: list[dict[str, Any]], plan: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What makes two runs the same: settings, inputs (by sha256) and plan."""
+    digest = hashlib.sha256(json.dumps([config, inputs], sort_keys=True).encode()).hexdigest()
+    return {"config": config, "inputs": inputs, "plan": plan, "digest": digest}
