@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from artstyle import StyleConfig, Stylizer
+from artstyle.engine.painter import tile_run
 from artstyle.engine.plan import Level
-from artstyle.engine.stylizer import prepare_images, tile_carry, tile_run
+from artstyle.engine.stylizer import prepare_images
 from artstyle.engine.tiles import grid, overlap_for
 from artstyle.images.decode import load_image
 from artstyle.images.geometry import resize, to_tensor
@@ -59,7 +60,7 @@ def main() -> None:
         row = [t for t in tiles if t.y0 > 0] or tiles
         for t in row[: args.tiles]:
             c = to_tensor(c_img.crop((t.x0, t.y0, t.x1, t.y1)))
-            run = tile_run(stylizer.net, cfg, c, targets, t.crop(start), None, tile_carry(None, size, t))
+            run = tile_run(stylizer.net, cfg, c, targets, t.crop(start), None, None)
             losses, t0 = [], time.perf_counter()
             for _ in range(args.iterations + 1):  # (each step reports the loss where it started)
                 losses.append(run.step()["total"])

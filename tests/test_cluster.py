@@ -19,8 +19,27 @@ from tests.conftest import gradient_image, random_state, stripes_image
 ray = pytest.importorskip("ray", reason="the cluster extra (ray) is not installed")
 pytestmark = pytest.mark.ray
 
-from artstyle.runs.cluster import RayPainter  # noqa: E402
+from artstyle.runs.cluster import RayPainter, TileWorker  # noqa: E402
 from tests.ray_helpers import two_nodes  # noqa: E402
+
+# (Ray's workers cannot import this test module: the dying worker travels by value)
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class DyingTileWorker(TileWorker):
+    """A tile worker whose process dies in its first tile, once (``marker`` records it)."""
+
+    def __init__(self, config, threads, marker):
+        super().__init__(config, threads)
+        self.marker = marker
+
+    def paint(self, *args, **kwargs):
+        import os
+
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return super().paint(*args, **kwargs)
 
 SETTINGS = dict(
     size=256,
@@ -82,9 +101,7 @@ def test_masks_travel_with_their_tiles(cfg):
 @pytest.mark.usefixtures("local_ray")
 def test_a_worker_that_dies_loses_only_its_tile(cfg, tmp_path):
     marker = tmp_path / "died"
-    painter = RayPainter(
-        cfg, actors=2, runtime_env={"env_vars": {"ARTSTYLE_TEST_TILE_DIES_ONCE": str(marker)}}
-    )
+    painter = RayPainter(cfg, actors=2, worker=DyingTileWorker, worker_args=(str(marker),))
     try:
         remote, steps = _paint(cfg, painter)
     finally:

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from artstyle.config import StyleConfig
+from artstyle.engine.tiles import HALO
 from artstyle.images.geometry import MIN_SIDE
 from artstyle.layers import layer as layer_entry
 from artstyle.model.losses import (
@@ -91,11 +92,6 @@ class StyleTargets:
                     terms.append((s, layer, cfg.applied_style_weight * b * w * scale))
                 losses.append(per_layer)
         return cls(losses, terms)
-
-
-#: The margin (px, a multiple of 16) read around each piece of a painting read in tiles, so that
-#: the layers' zero padding at the piece's edge barely reaches the positions it counts.
-HALO = 64
 
 
 def painting_stats(

@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from artstyle.config import MIN_TILE, StyleConfig
-from artstyle.engine.objective import HALO
 from artstyle.engine.pyramid import level_budgets, painted_level, style_size
-from artstyle.engine.tiles import Tile, axis, grid, overlap_for, pass_shift
+from artstyle.engine.tiles import HALO, Tile, axis, grid, overlap_for, pass_shift
 from artstyle.errors import ArtstyleError
 from artstyle.model.network import activation_bytes
-from artstyle.model.optimizers import LBFGS_HISTORY
+from artstyle.model.optimizers import optimizer_for
 
 Size = tuple[int, int]
 GB = 2**30
@@ -138,9 +137,10 @@ def level_bytes(
     for the image (1.25 times: at the peak of the backward the widest layers' gradients are held
     too; at a detail level with ``look``, the factor to the painted size, those of the picture
     reduced by it as well), or the paintings' forward passes when their targets are made, whichever
-    is more; L-BFGS's curvature pairs (two images each); about a dozen image-sized buffers; then the
-    weights and runtime (:data:`BASE`), and a 10 % margin. Checked against measured peaks by
-    ``benchmarks/memory.py`` (the model came out at 0.94-0.99 of them before the margin)."""
+    is more; the optimiser's state (L-BFGS's curvature pairs, two images each); about a dozen
+    image-sized buffers; then the weights and runtime (:data:`BASE`), and a 10 % margin. Checked
+    against measured peaks by ``benchmarks/memory.py`` (the model came out at 0.94-0.99 of them
+    before the margin)."""
     layers = cfg.active_layers()
     w, h = size
     act = activation_bytes(cfg.network, layers, h, w, cfg.pooling)
@@ -150,7 +150,7 @@ def level_bytes(
         (activation_bytes(cfg.network, layers, sh, sw, cfg.pooling) for sw, sh in style_sizes), default=0
     )
     image = 3 * w * h * 4
-    history = 2 * min(iterations, LBFGS_HISTORY) * image if cfg.optimizer == "lbfgs" else 3 * image
+    history = optimizer_for(cfg).memory(iterations, image)
     return int(1.1 * (max(int(1.25 * act), styles) + history + 12 * image + BASE))
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from artstyle.config import StyleConfig
 from artstyle.engine import color
 from artstyle.engine.masks import as_masks, mask_tensor
 from artstyle.engine.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
+from artstyle.engine.painter import LocalPainter, TileJob, TilePainter
 from artstyle.engine.plan import Level, Plan, plan_run
 from artstyle.engine.pyramid import painted_level
 from artstyle.engine.runtime import (
@@ -34,13 +35,13 @@ from artstyle.engine.runtime import (
     reset_peak_memory,
     resolve_device,
 )
-from artstyle.engine.tiles import Blend, Tile
+from artstyle.engine.tiles import Blend
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.images.decode import as_image, load_image
 from artstyle.images.geometry import resize, to_image, to_tensor, upsample
 from artstyle.log import Log, quiet
 from artstyle.model.network import VGGFeatures
-from artstyle.model.optimizers import LevelRun
+from artstyle.model.optimizers import LevelRun, optimizer_for
 
 #: More terms for the objective's last level, given its size (w, h).
 ExtraTerms = Callable[[tuple[int, int]], list[Term]]
@@ -183,7 +184,8 @@ class Stylizer:
         self.device = resolve_device(cfg.device)
         self.log = log
         self._net: VGGFeatures | None = None
-        #: Paints a tiled level's tiles elsewhere (a Ray cluster: :mod:`artstyle.runs.cluster`); None: here.
+        #: Paints a tiled level's tiles (:mod:`artstyle.engine.painter`; a Ray cluster:
+        #: :mod:`artstyle.runs.cluster`); None: here, with this stylizer's network.
         self.painter: TilePainter | None = None
         self._targets: dict[tuple[int, int], StyleTargets] = {}
 
@@ -400,76 +402,8 @@ def build_network(cfg: StyleConfig, device: torch.device, log: Log = quiet) -> V
     return VGGFeatures(cfg.network, weights, cfg.active_layers(), cfg.pooling).to(device)
 
 
-def tile_run(
-    net: VGGFeatures,
-    cfg: StyleConfig,
-    content: torch.Tensor,
-    targets: StyleTargets,
-    x: torch.Tensor,
-    masks: list[torch.Tensor] | None,
-    carried: Any,
-    detail: Detail | None = None,
-) -> LevelRun:
-    """The optimisation of one tile: its own photo crop as the content target, the level's
-    painting statistics, its crop of the picture as the start (at a detail level, held to that
-    start and to the look of the picture painted below)."""
-    objective = Objective(net, cfg, content, targets, masks=masks)
-    if detail is not None:
-        objective.terms += detail.terms(objective, x, cfg)
-    return LevelRun(objective, x, cfg, carried)
-
-
-@dataclass
-class TileJob:
-    """One tile of a pass, as a painter gets it: the tile, its crop of the photo (8-bit, H x W x 3)
-    and of the picture, its masks' crops, and the optimiser's carry."""
-
-    index: int
-    tile: Tile
-    content: np.ndarray
-    image: torch.Tensor
-    masks: list[torch.Tensor] | None
-    carried: Any
-
-
-@dataclass
-class TileDone:
-    """A painted tile: the picture's crop, the losses of each of its iterations, and what its
-    optimiser would carry to the next level (``next_size``)."""
-
-    index: int
-    image: torch.Tensor
-    records: list[dict[str, float]]
-    carry: Any = None
-
-
-class TilePainter(Protocol):
-    """Paints the tiles of a pass somewhere else, yielding them in index order."""
-
-    def paint(
-        self,
-        targets: StyleTargets,
-        jobs: list[TileJob],
-        iterations: int,
-        next_size: tuple[int, int] | None,
-        detail: Detail | None = None,
-    ) -> Iterator[TileDone]: ...
-
-
 class _TimeUp(Exception):
     """The time limit ended the run (its last step has been yielded)."""
-
-
-def tile_carry(carried: Any, size: tuple[int, int], t: Tile) -> Any:
-    """What the optimiser carried into a level of ``size``, for tile ``t`` of it: L-BFGS's
-    curvature scale in proportion to the pixels (each term is a mean over positions), Adam's
-    moments cropped."""
-    if carried is None:
-        return None
-    if isinstance(carried, dict):
-        return {k: t.crop(v) if isinstance(v, torch.Tensor) else v for k, v in carried.items()}
-    tw, th = t.size
-    return carried * (tw * th) / (size[0] * size[1])
 
 
 class _Run:
@@ -552,7 +486,7 @@ class _Run:
                 )
                 average.ema = None  # (the average restarts after a tiled level)
                 continue
-            self.save(RunState(number, x, self.it, carried if isinstance(carried, float) else None))
+            self.save(RunState(number, x, self.it, optimizer_for(cfg).kept(carried)))
             objective = Objective(self.stylizer.net, cfg, to_tensor(c_img, device), targets, masks=masks)
             if detail is not None:
                 objective.terms += detail.terms(objective, x, cfg)
@@ -619,11 +553,14 @@ class _Run:
         carried: Any,
         resume: RunState | None,
     ) -> Generator[Step, None, tuple[torch.Tensor, Any]]:
-        """A level in tiles (:mod:`artstyle.engine.tiles`): each pass's tiles start from the pass's picture
-        and are blended with feathered weights; the grid moves between passes. Returns the picture
-        and what the optimiser carries to the next level."""
-        cfg, device = self.cfg, self.device
-        gamma = carried if isinstance(carried, float) else None
+        """A level in tiles (:mod:`artstyle.engine.tiles`): each pass's tiles start from the pass's
+        picture, are painted by the stylizer's painter (:mod:`artstyle.engine.painter`: here, or on
+        Ray) and are blended with feathered weights in tile order; the grid moves between passes.
+        Returns the picture and what the optimiser carries to the next level."""
+        device, optimizer = self.device, optimizer_for(self.cfg)
+        painter = self.stylizer.painter or LocalPainter(self.stylizer.net, self.cfg, device)
+        following = self.plan.levels[number].size if number < len(self.plan.levels) else None
+        content = np.asarray(c_img)
         last_carry: Any = None
         first_pass = resume.pass_index if resume else 0
         for p, ps in enumerate(level.passes):
@@ -631,105 +568,40 @@ class _Run:
                 continue
             done = list(resume.tiles_done) if resume and p == first_pass else []
             if not done:
-                self.save(RunState(number, x, self.it, gamma, p))
+                self.save(RunState(number, x, self.it, optimizer.kept(carried), p))
             blend = Blend(x, level.overlap)
             for t, made in zip(ps.tiles, done, strict=False):
                 blend.add(t, made.to(device))
             self.current = blend.result(x)
-            if self.stylizer.painter is not None:
-                last_carry = yield from self.painted_elsewhere(
-                    number, level, p, c_img, targets, detail, masks, x, carried, blend, done, gamma
-                )
-                x = blend.result(x)
-                continue
-            for k, t in enumerate(ps.tiles):
-                if k < len(done):
-                    continue
-                c = to_tensor(c_img.crop((t.x0, t.y0, t.x1, t.y1)), device)
-                tile_masks = None if masks is None else [t.crop(m) for m in masks]
-                run = tile_run(
-                    self.stylizer.net,
-                    cfg,
-                    c,
-                    targets,
+            jobs = [
+                TileJob(
+                    k,
+                    t,
+                    content[t.y0 : t.y1, t.x0 : t.x1].copy(),
                     t.crop(x),
-                    tile_masks,
-                    tile_carry(carried, level.size, t),
-                    detail,
+                    None if masks is None else [t.crop(m) for m in masks],
+                    optimizer.for_tile(carried, level.size, t),
                 )
-                where = (p + 1, len(level.passes), k + 1, len(ps.tiles))
-                for i in range(ps.iterations):
-                    record = run.step()
-                    self.it += 1
-                    reason = stop_reason(record, time.perf_counter() - self.t0, cfg)
-                    if reason == "nonfinite":
-                        raise self.nonfinite(record, self.current, False)
-                    if i == ps.iterations - 1 or reason == "time":  # the tile is made: into the picture
-                        made = run.best_x.detach()
-                        blend.add(t, made)
-                        done.append(made)
-                        self.current = blend.result(x)
-                    yield from self.step(number, level, record, self.current, reason, where)
-                self.save(RunState(number, x, self.it, gamma, p, list(done)))
-                if number < len(self.plan.levels) and cfg.optimizer == "lbfgs":
-                    last_carry = run.carry(self.plan.levels[number].size)
-                del run  # (one tile's optimisation in memory at a time)
-            x = blend.result(x)
-        if number < len(self.plan.levels) and cfg.optimizer == "lbfgs":
-            return x, last_carry
-        return x, None
-
-    def painted_elsewhere(
-        self,
-        number: int,
-        level: Level,
-        p: int,
-        c_img: Image.Image,
-        targets: StyleTargets,
-        detail: Detail | None,
-        masks: list[torch.Tensor] | None,
-        x: torch.Tensor,
-        carried: Any,
-        blend: Blend,
-        done: list[torch.Tensor],
-        gamma: float | None,
-    ) -> Generator[Step, None, Any]:
-        """A pass's remaining tiles painted by the stylizer's painter; each comes back with its
-        iterations' losses, which become steps as here. Returns the last tile's carry."""
-        ps = level.passes[p]
-        content = np.asarray(c_img)
-        jobs = [
-            TileJob(
-                k,
-                t,
-                content[t.y0 : t.y1, t.x0 : t.x1].copy(),
-                t.crop(x).cpu(),  # (pixels travel from the CPU: a worker may have no GPU)
-                None if masks is None else [t.crop(m).cpu() for m in masks],
-                tile_carry(carried, level.size, t),
-            )
-            for k, t in enumerate(ps.tiles)
-            if k >= len(done)
-        ]
-        following = self.plan.levels[number].size if number < len(self.plan.levels) else None
-        painter = self.stylizer.painter
-        assert painter is not None
-        carry = None
-        for made in painter.paint(targets, jobs, ps.iterations, following, detail):
-            t = ps.tiles[made.index]
-            where = (p + 1, len(level.passes), made.index + 1, len(ps.tiles))
-            for i, record in enumerate(made.records):
+                for k, t in enumerate(ps.tiles)
+                if k >= len(done)
+            ]
+            for step in painter.paint(targets, jobs, ps.iterations, following, detail):
                 self.it += 1
-                reason = stop_reason(record, time.perf_counter() - self.t0, self.cfg)
+                reason = stop_reason(step.record, time.perf_counter() - self.t0, self.cfg)
                 if reason == "nonfinite":
-                    raise self.nonfinite(record, self.current, False)
-                if i == len(made.records) - 1:
-                    blend.add(t, made.image.to(self.device))
-                    done.append(made.image)
+                    raise self.nonfinite(step.record, self.current, False)
+                if (step.last or reason == "time") and step.image is not None:  # the tile: into the picture
+                    made = step.image.to(device)
+                    blend.add(ps.tiles[step.index], made)
+                    done.append(made)
                     self.current = blend.result(x)
-                yield from self.step(number, level, record, self.current, reason, where)
-            self.save(RunState(number, x, self.it, gamma, p, list(done)))
-            carry = made.carry
-        return carry
+                where = (p + 1, len(level.passes), step.index + 1, len(ps.tiles))
+                yield from self.step(number, level, step.record, self.current, reason, where)
+                if step.last:
+                    self.save(RunState(number, x, self.it, optimizer.kept(carried), p, list(done)))
+                    last_carry = step.carry
+            x = blend.result(x)
+        return x, optimizer.from_tiles(last_carry) if following else None
 
     def nonfinite(
         self, record: dict[str, float], last: torch.Tensor | None, none_good: bool

@@ -18,7 +18,11 @@ import torch
 
 from artstyle.config import MIN_TILE
 
-__all__ = ["MIN_TILE", "Blend", "Tile", "axis", "feather", "grid", "overlap_for", "pass_shift"]
+__all__ = ["HALO", "MIN_TILE", "Blend", "Tile", "axis", "feather", "grid", "overlap_for", "pass_shift"]
+
+#: The margin (px, a multiple of 16) read around each piece of a painting read in tiles, so that
+#: the layers' zero padding at the piece's edge barely reaches the positions it counts.
+HALO = 64
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Optimisers over the pixels, behind one small interface.
 
 A :class:`LevelRun` holds the image being optimised at one level size, evaluates the objective and
-remembers the best image seen. An optimiser (``OPTIMIZERS[cfg.optimizer]``) makes one step of it per
-iteration and hands what it learnt to the next level (``carry``): L-BFGS its curvature scale,
-Adam its moments. A new optimiser is one class here and one entry in ``OPTIMIZERS``.
+remembers the best image seen. An optimiser (``OPTIMIZERS[cfg.optimizer]``, :func:`optimizer_for`)
+makes one step of it per iteration and carries its own state: to the next level (``carry``:
+L-BFGS its curvature scale, Adam its moments), into each tile of a tiled level (``for_tile``), out
+of a tiled level (``from_tiles``), into the resumable state (``kept``), and it says what its state
+costs in memory (``memory``). Nothing outside this module asks which optimiser runs. A new optimiser
+is one class here and one entry in ``OPTIMIZERS``.
 """
 
 from __future__ import annotations
@@ -79,12 +82,43 @@ class LevelRun:
         return self.optimizer.carry(self, size)
 
 
+class Region(Protocol):
+    """A part of a level's image (a tile): its size (w, h), and its crop of an image-sized tensor."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class Optimizer(Protocol):
     def __init__(self, run: LevelRun, cfg: StyleConfig, carried: Any) -> None: ...
 
     def step(self, run: LevelRun) -> None: ...
 
-    def carry(self, run: LevelRun, size: tuple[int, int]) -> Any: ...
+    def carry(self, run: LevelRun, size: tuple[int, int]) -> Any:
+        """What it hands to the next level, of ``size`` (w, h)."""
+        ...
+
+    @staticmethod
+    def for_tile(carried: Any, size: tuple[int, int], tile: Region) -> Any:
+        """What it carried into a level of ``size``, for one tile of it."""
+        ...
+
+    @staticmethod
+    def from_tiles(last: Any) -> Any:
+        """What a level painted in tiles hands to the next, from its last tile's carry."""
+        ...
+
+    @staticmethod
+    def kept(carried: Any) -> float | None:
+        """What the resumable state keeps of a carry (a number, or None)."""
+        ...
+
+    @staticmethod
+    def memory(iterations: int, image_bytes: int) -> int:
+        """Bytes its state takes at a level of ``iterations`` whose image is ``image_bytes``."""
+        ...
 
 
 class LBFGS:
@@ -127,6 +161,28 @@ class LBFGS:
             return None
         return self.lbfgs.gamma * (size[0] * size[1]) / (run.x.shape[-1] * run.x.shape[-2])
 
+    @staticmethod
+    def for_tile(carried: float | None, size: tuple[int, int], tile: Region) -> float | None:
+        """The curvature scale in proportion to the tile's pixels (each term is a mean over
+        positions)."""
+        if carried is None:
+            return None
+        tw, th = tile.size
+        return carried * (tw * th) / (size[0] * size[1])
+
+    @staticmethod
+    def from_tiles(last: float | None) -> float | None:
+        return last
+
+    @staticmethod
+    def kept(carried: Any) -> float | None:
+        return carried if isinstance(carried, float) else None
+
+    @staticmethod
+    def memory(iterations: int, image_bytes: int) -> int:
+        """Its curvature pairs: two images each."""
+        return 2 * min(iterations, LBFGS_HISTORY) * image_bytes
+
 
 class Adam:
     """``torch.optim.Adam`` over the pixels; carries its moments to the next level, upsampled."""
@@ -156,6 +212,35 @@ class Adam:
         st = self.opt.state.get(run.x)
         return {k: st[k] for k in ("step", "exp_avg", "exp_avg_sq")} if st else None
 
+    @staticmethod
+    def for_tile(carried: dict[str, Any] | None, size: tuple[int, int], tile: Region) -> Any:
+        """The moments cropped to the tile (the step count as it is)."""
+        if carried is None:
+            return None
+        return {
+            k: tile.crop(v) if isinstance(v, torch.Tensor) and v.dim() == 4 else v for k, v in carried.items()
+        }
+
+    @staticmethod
+    def from_tiles(last: Any) -> None:
+        """Nothing: the tiles' moments are not put together into the level's."""
+        return None
+
+    @staticmethod
+    def kept(carried: Any) -> None:
+        """Nothing: the moments are not kept (a resumed level starts them again)."""
+        return None
+
+    @staticmethod
+    def memory(iterations: int, image_bytes: int) -> int:
+        """Its two moments and the gradient."""
+        return 3 * image_bytes
+
 
 #: The optimisers by name (``StyleConfig.optimizer``).
 OPTIMIZERS: dict[str, type[Optimizer]] = {"lbfgs": LBFGS, "adam": Adam}
+
+
+def optimizer_for(cfg: StyleConfig) -> type[Optimizer]:
+    """The optimiser class of ``cfg``."""
+    return OPTIMIZERS[cfg.optimizer]

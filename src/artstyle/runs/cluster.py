@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
 import socket
 from collections.abc import Iterator
@@ -25,10 +26,10 @@ import torch
 
 from artstyle.config import StyleConfig, from_dict
 from artstyle.engine.objective import Detail, StyleTargets
+from artstyle.engine.painter import LocalPainter, TileJob, TileStep
 from artstyle.engine.runtime import resolve_device
-from artstyle.engine.stylizer import TileDone, TileJob, build_network, tile_run
+from artstyle.engine.stylizer import build_network
 from artstyle.errors import ArtstyleError
-from artstyle.images.geometry import to_tensor
 
 #: How often Ray retries a tile (or a study's run) whose worker or node died.
 MAX_RETRIES = 3
@@ -85,14 +86,14 @@ def _line(e: Exception) -> str:
 
 
 class TileWorker:
-    """A Ray actor's state: the network of ``config``, loaded once."""
+    """A Ray actor's state: the network of ``config``, loaded once, and a local painter over it."""
 
     def __init__(self, config: dict[str, Any], threads: int) -> None:
         if threads:
             torch.set_num_threads(threads)
-        self.cfg = from_dict(config)
-        self.device = resolve_device(self.cfg.device)
-        self.net = build_network(self.cfg, self.device)
+        cfg = from_dict(config)
+        device = resolve_device(cfg.device)
+        self.painter = LocalPainter(build_network(cfg, device), cfg, device)
 
     def paint(
         self,
@@ -101,33 +102,23 @@ class TileWorker:
         iterations: int,
         next_size: tuple[int, int] | None,
         detail: Detail | None = None,
-    ) -> TileDone:
-        """``iterations`` of one tile (fewer when its loss stops being finite)."""
-        die_once = os.environ.get("ARTSTYLE_TEST_TILE_DIES_ONCE", "")
-        if die_once and not os.path.exists(die_once):  # (tests: a worker that dies mid-run)
-            open(die_once, "w").close()
-            os._exit(1)
-        from PIL import Image
-
-        d = self.device
-        content = to_tensor(Image.fromarray(job.content, "RGB"), d)
-        masks = None if job.masks is None else [m.to(d) for m in job.masks]
-        targets.losses.to(d)  # (this process's own copies)
+    ) -> list[TileStep]:
+        """``iterations`` of one tile (fewer when its loss stops being finite): a step for each,
+        the tile's picture with the last."""
+        device = self.painter.device
+        targets.losses.to(device)  # (this process's own copies)
         if detail is not None and detail.look is not None:
-            detail.look.losses.to(d)
-        run = tile_run(self.net, self.cfg, content, targets, job.image.to(d), masks, job.carried, detail)
-        records = []
-        for _ in range(iterations):
-            records.append(dict(run.step()))
-            if not all(v == v and abs(v) != float("inf") for v in records[-1].values()):
-                break
-        carry = run.carry(next_size) if next_size and self.cfg.optimizer == "lbfgs" else None
-        return TileDone(job.index, run.best_x.detach().cpu(), records, carry)
+            detail.look.losses.to(device)
+        steps = list(self.painter.paint(targets, [job], iterations, next_size, detail))
+        for step in steps:
+            step.image = step.image.detach().cpu() if step.last and step.image is not None else None
+        return steps
 
 
 class RayPainter:
     """Paints tiles on Ray actors (one per ``cpus_per_actor`` CPUs of the cluster, at most
-    ``actors``); see the module."""
+    ``actors``); see the module. ``worker``: the actors' class (a :class:`TileWorker`, made with
+    the config, the threads and ``worker_args``)."""
 
     def __init__(
         self,
@@ -135,14 +126,16 @@ class RayPainter:
         actors: int = 0,
         cpus_per_actor: int = 1,
         runtime_env: dict[str, Any] | None = None,
+        worker: type[TileWorker] = TileWorker,
+        worker_args: tuple[Any, ...] = (),
     ) -> None:
         ray = ray_module()
         self.ray = ray
         n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
-        self._remote = ray.remote(TileWorker).options(
+        self._remote = ray.remote(worker).options(
             num_cpus=cpus_per_actor, max_restarts=0, max_task_retries=0, runtime_env=runtime_env
         )
-        self._args = (cfg.to_dict(), cpus_per_actor)
+        self._args = (cfg.to_dict(), cpus_per_actor, *worker_args)
         self.actors = [self._remote.remote(*self._args) for _ in range(n)]
         self._put: dict[str, tuple[Any, Any]] = {}  # key -> (the value, its object reference)
 
@@ -166,12 +159,19 @@ class RayPainter:
         iterations: int,
         next_size: tuple[int, int] | None,
         detail: Detail | None = None,
-    ) -> Iterator[TileDone]:
+    ) -> Iterator[TileStep]:
         ray, ref, detail_ref = self.ray, self._once("targets", targets), self._once("detail", detail)
+        # (pixels travel from the CPU: a worker may have no GPU)
+        jobs = [
+            dataclasses.replace(
+                j, image=j.image.cpu(), masks=None if j.masks is None else [m.cpu() for m in j.masks]
+            )
+            for j in jobs
+        ]
         pending = [(job, 0) for job in jobs]  # (tile, failures so far)
         running: dict[Any, tuple[Any, TileJob, int]] = {}  # a tile's future -> (actor, tile, failures)
         idle = list(self.actors)
-        ready: dict[int, TileDone] = {}
+        ready: dict[int, list[TileStep]] = {}
         order = [j.index for j in jobs]
         try:
             while order:
@@ -186,7 +186,7 @@ class RayPainter:
                 for f in finished:
                     actor, job, failures = running.pop(f)
                     try:
-                        done: TileDone = ray.get(f)
+                        steps: list[TileStep] = ray.get(f)
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
                         # the worker or its node died: only this tile is lost; it goes to another
                         self._drop(actor)
@@ -202,9 +202,9 @@ class RayPainter:
                     except ray.exceptions.RayError as e:
                         raise ArtstyleError(f"a tile failed on the cluster: {_line(e)}") from None
                     idle.append(actor)
-                    ready[done.index] = done
+                    ready[job.index] = steps
                 while order and order[0] in ready:  # (in tile order: the picture is the local one)
-                    yield ready.pop(order.pop(0))
+                    yield from ready.pop(order.pop(0))
         finally:
             for f in running:
                 ray.cancel(f)
