@@ -41,6 +41,7 @@ class DyingTileWorker(TileWorker):
             os._exit(1)
         return super().paint(*args, **kwargs)
 
+
 SETTINGS = dict(
     size=256,
     scales=1,

@@ -3,6 +3,8 @@ refused as they should be (tiny random network, small images)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -205,8 +207,8 @@ def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
     stylizer = Stylizer([stripes_image()], cfg)
     whole = stylizer.plan(photo)
     first, lv = whole.levels
-    tiled = Level(
-        lv.size, lv.iterations, lv.style_sizes, 160, 20, (Pass((Tile(0, 0, 160, 120),), lv.iterations),)
+    tiled = dataclasses.replace(
+        lv, tile=160, overlap=20, passes=(Pass((Tile(0, 0, 160, 120),), lv.iterations),)
     )
     a = stylizer.stylize(photo, plan=whole)
     b = Stylizer([stripes_image()], cfg).stylize(photo, plan=Plan((first, tiled)))
@@ -215,8 +217,6 @@ def test_a_tiled_detail_level_of_one_tile_is_the_untiled_level():
 
 
 def test_detail_levels_with_masks_or_a_recipe_above_paint_size():
-    from artstyle.engine.plan import look_factors
-
     cfg = StyleConfig(
         **{**SMALL, "size": 128, "paint_size": 64, "scales": 1, "iterations": 4}, detail_style=1.0
     )
@@ -233,7 +233,9 @@ def test_detail_levels_with_masks_or_a_recipe_above_paint_size():
     recipe = cfg.replace(scales=2, level_iterations=(2, 2), coarse_min_size=32, paint_size=32)
     plan = Stylizer([stripes_image()], recipe).plan(gradient_image(128, 96))
     assert [lv.size for lv in plan.levels] == [(64, 48), (128, 96)]
-    assert look_factors([lv.size for lv in plan.levels], recipe) == [0.0, 2.0]  # held to the first level
+    assert [lv.look for lv in plan.levels] == [0.0, 2.0] and plan.levels[1].painted == 0  # the first level
+    with_masks = plan_run((128, 96), [stripes_image().size], recipe, masks=True)
+    assert [lv.look for lv in with_masks.levels] == [0.0, 0.0] and with_masks.levels[1].anchor > 0
     steps = []
     Stylizer([stripes_image()], recipe).stylize(gradient_image(128, 96), callback=steps.append)
     assert {"anchor", "look"} <= set(steps[-1].losses)

@@ -15,7 +15,6 @@ from torch.nn import functional as F
 
 from artstyle.config import StyleConfig
 from artstyle.engine.tiles import HALO
-from artstyle.images.geometry import MIN_SIDE
 from artstyle.layers import layer as layer_entry
 from artstyle.model.losses import (
     STYLE_LOSS_SCALE,
@@ -180,13 +179,13 @@ class Detail:
     def terms(self, objective: Objective, start: torch.Tensor, cfg: StyleConfig) -> list[Term]:
         """The terms for a level (or tile) that starts from ``start``: the anchor,
         ``detail_anchor`` over the blurred start's magnitude, and the look, ``detail_style`` times
-        the terms' own weights (left out for a tile that would be under 32 px reduced)."""
+        the terms' own weights (the plan leaves it out where it cannot hold:
+        :class:`~artstyle.engine.plan.Level`)."""
         terms = []
-        if self.sigma and cfg.detail_anchor:
+        if self.sigma:
             anchor = AnchorLoss(start, self.sigma)
             terms.append(Term("anchor", cfg.detail_anchor / max(anchor.blank_loss(), 1e-12), anchor))
-        reduced = min(start.shape[-2:]) / self.factor
-        if self.look is not None and cfg.detail_style and reduced >= MIN_SIDE:
+        if self.look is not None:
             look = ReducedStyle(objective.features, self.look, self.factor)
             terms.append(Term("look", cfg.detail_style, look))
         return terms

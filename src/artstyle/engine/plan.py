@@ -20,13 +20,16 @@ strewn with small swirls (the deep layers matched at the painting's own, smaller
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from artstyle.config import MIN_TILE, StyleConfig
 from artstyle.engine.pyramid import level_budgets, painted_level, style_size
 from artstyle.engine.tiles import HALO, Tile, axis, grid, overlap_for, pass_shift
 from artstyle.errors import ArtstyleError
+from artstyle.images.geometry import MIN_SIDE
 from artstyle.model.network import activation_bytes
 from artstyle.model.optimizers import optimizer_for
 
@@ -50,8 +53,12 @@ class Pass:
 
 @dataclass(frozen=True)
 class Level:
-    """One level of a run: the image's size (w, h), its iterations, each painting's size, and for
-    a tiled level the tile side, their overlap and the passes."""
+    """One level of a run: the image's size (w, h), its iterations, each painting's size; for a
+    tiled level the tile side, their overlap and the passes; for a detail level (see
+    :mod:`artstyle.engine.pyramid`) the level whose look it keeps (``painted``, 0-based), the
+    anchor's sigma (px; 0 = no anchor) and the factor from it to the painted level when the look
+    term holds it (``look``; 0 = no look term: off, with masks, or a picture or tile that would be
+    under 32 px reduced)."""
 
     size: Size
     iterations: int
@@ -59,6 +66,9 @@ class Level:
     tile: int = 0
     overlap: int = 0
     passes: tuple[Pass, ...] = ()
+    painted: int | None = None
+    anchor: float = 0.0
+    look: float = 0.0
 
     @property
     def megapixels(self) -> float:
@@ -117,6 +127,20 @@ class Plan:
     def fraction_done(self, level: int, iteration: int) -> float:
         """:meth:`work_done` as a share of the whole (1 for a run of no work)."""
         return self.work_done(level, iteration) / self.work if self.work else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole plan as JSON data (:meth:`from_dict` makes it again): handed to a worker,
+        so that a run is planned once."""
+        return {"levels": [dataclasses.asdict(lv) for lv in self.levels]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        levels = []
+        for lv in data["levels"]:
+            passes = tuple(Pass(tuple(Tile(**t) for t in p["tiles"]), p["iterations"]) for p in lv["passes"])
+            sizes = tuple(tuple(s) for s in lv["style_sizes"])
+            levels.append(Level(**{**lv, "size": tuple(lv["size"]), "style_sizes": sizes, "passes": passes}))
+        return cls(tuple(levels))
 
     def describe(self) -> list[dict[str, object]]:
         """The levels as the sidecar records them."""
@@ -182,36 +206,29 @@ def _passes_of(style_sizes: Sequence[Size], tile: int, cfg: StyleConfig) -> list
 
 def estimate_memory(plan: Plan, cfg: StyleConfig) -> int:
     """Bytes the run of ``plan`` needs at its peak: its most demanding level's."""
-    looks = look_factors([lv.size for lv in plan.levels], cfg)
     return max(
         (
-            tile_bytes(lv.tile, lv.size, lv.style_sizes, lv.iterations, cfg, look)
+            tile_bytes(lv.tile, lv.size, lv.style_sizes, lv.iterations, cfg, lv.look)
             if lv.passes
-            else level_bytes(lv.size, lv.style_sizes, lv.iterations, cfg, look)
-            for lv, look in zip(plan.levels, looks, strict=True)
+            else level_bytes(lv.size, lv.style_sizes, lv.iterations, cfg, lv.look)
+            for lv in plan.levels
         ),
         default=BASE,
     )
 
 
-def look_factors(sizes: Sequence[Size], cfg: StyleConfig) -> list[float]:
-    """For each level, the factor from it to the size the picture was painted at, when it is a
-    detail level with a look term (:class:`~artstyle.engine.objective.Detail`); else 0."""
-    sizes = list(sizes)
-    out = []
-    for i, size in enumerate(sizes):
-        k = painted_level(sizes, i, cfg)
-        out.append(max(size) / max(sizes[k]) if k is not None and cfg.detail_style else 0.0)
-    return out
-
-
 def plan_run(
-    content_size: Size, style_sizes: Sequence[Size], cfg: StyleConfig, budget: int | None = None
+    content_size: Size,
+    style_sizes: Sequence[Size],
+    cfg: StyleConfig,
+    budget: int | None = None,
+    masks: bool = False,
 ) -> Plan:
     """The plan of a run of ``cfg`` on a photo of ``content_size`` with paintings of
     ``style_sizes``; ``budget``: bytes a level may use (None: no limit; ``max_memory`` overrides
-    it). A photo the network cannot read at this size, a tile size over the picture and a budget
-    under one tile are each one ArtstyleError."""
+    it); ``masks``: whether the paintings are given masks (each then holds its own region, and the
+    look of the whole is left out). A photo the network cannot read at this size, a tile size over
+    the picture and a budget under one tile are each one ArtstyleError."""
     if cfg.max_memory:
         budget = int(cfg.max_memory * GB)
     budgets = level_budgets(content_size, cfg)
@@ -222,13 +239,27 @@ def plan_run(
             "--tile-size, or 0 to paint untiled what fits"
         )
     levels = []
-    looks = look_factors([size for size, _ in budgets], cfg)
-    for (size, iterations), look in zip(budgets, looks, strict=True):
+    sizes = [size for size, _ in budgets]
+    for i, (size, iterations) in enumerate(budgets):
+        k = painted_level(sizes, i, cfg)
+        detail = {}
+        look = 0.0
+        if k is not None:
+            anchor = max(size) / max(sizes[i - 1]) / 2 if cfg.detail_anchor else 0.0
+            look = max(size) / max(sizes[k]) if cfg.detail_style and not masks else 0.0
+            detail = {"painted": k, "anchor": anchor, "look": look}
         untiled = tuple(style_size(s, size, cfg) for s in style_sizes)
         tiled = tuple(style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in style_sizes)
         tile = _tile_for(size, untiled, tiled, iterations, cfg, budget, look)
+        region = (
+            size
+            if not tile
+            else (axis(size[0], tile, overlap_for(tile))[1], axis(size[1], tile, overlap_for(tile))[1])
+        )
+        if look and min(region) / look < MIN_SIDE:  # (reduced under what the network reads)
+            detail["look"] = 0.0
         if not tile:
-            levels.append(Level(size, iterations, untiled))
+            levels.append(Level(size, iterations, untiled, **detail))
             continue
         overlap = overlap_for(tile)
         n = max(1, min(iterations, TILE_PASSES))
@@ -239,7 +270,7 @@ def plan_run(
         )
         if all(len(p.tiles) == 1 for p in passes):  # one tile: nothing moves between passes
             passes = (Pass(passes[0].tiles, iterations),)
-        levels.append(Level(size, iterations, tiled, tile, overlap, passes))
+        levels.append(Level(size, iterations, tiled, tile, overlap, passes, **detail))
     return Plan(tuple(levels))
 
 
@@ -254,7 +285,7 @@ def _tile_for(
 ) -> int:
     """The tile side for a level of ``size``, or 0 to paint it whole; ``untiled`` and ``tiled``:
     the paintings' sizes at the level painted whole and in tiles (``tile_painting``); ``look``: see
-    :func:`look_factors`."""
+    :class:`Level`."""
     if cfg.tile_size:
         if max(size) <= cfg.tile_size:
             return 0

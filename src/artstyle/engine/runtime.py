@@ -130,15 +130,25 @@ def memory_budget(cfg: StyleConfig, device: torch.device) -> int | None:
     return None if have is None else max(have - MARGIN, 0)
 
 
+class OverMemory(ArtstyleError):
+    """A run that needs more memory than there is; ``plan``: its plan (an estimate can still show
+    what it would cost)."""
+
+    def __init__(self, message: str, plan: Plan) -> None:
+        super().__init__(message)
+        self.plan = plan
+
+
 def check_memory(plan: Plan, cfg: StyleConfig) -> None:
     """Refuse, before any work, a run whose estimated peak exceeds the memory available (CPU)."""
     need = estimate_memory(plan, cfg)
     have = available_memory()
     if have is not None and need > have:
-        raise ArtstyleError(
+        raise OverMemory(
             f"this run needs about {need / GB:.1f} GB of memory and {max(have, 0) / GB:.1f} GB is "
             "available; lower --size (memory grows with its square), --max-memory, --style-scale or "
-            "--iterations"
+            "--iterations",
+            plan,
         )
 
 

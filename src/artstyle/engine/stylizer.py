@@ -25,7 +25,6 @@ from artstyle.engine.masks import as_masks, mask_tensor
 from artstyle.engine.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.engine.painter import LocalPainter, TileJob, TilePainter
 from artstyle.engine.plan import Level, Plan, plan_run
-from artstyle.engine.pyramid import painted_level
 from artstyle.engine.runtime import (
     check_memory,
     get_weights,
@@ -205,11 +204,12 @@ class Stylizer:
         other._net, other._targets = self.net, self._targets
         return other
 
-    def plan(self, content: Any) -> Plan:
-        """The plan of a run on ``content`` (a photo or its size), checked before any work
-        (:func:`preflight`). Pass it to :meth:`stylize` so that it is made once per run."""
+    def plan(self, content: Any, masks: bool = False) -> Plan:
+        """The plan of a run on ``content`` (a photo or its size), with ``masks`` or not, checked
+        before any work (:func:`preflight`). Pass it to :meth:`stylize` so that it is made once
+        per run."""
         size = content if isinstance(content, tuple) else as_image(content, "content").size
-        return preflight(size, [s.size for s in self.styles], self.cfg, self.device)
+        return preflight(size, [s.size for s in self.styles], self.cfg, self.device, masks)
 
     def start_image(self, content: Any) -> Image.Image:
         """The configured start (``initial``) for ``content``, at its size."""
@@ -251,7 +251,7 @@ class Stylizer:
         if masks is not None:
             masks = as_masks(masks, len(self.styles))
         if plan is None:
-            plan = self.plan(content.size)
+            plan = self.plan(content.size, masks is not None)
         if terms is not None and plan.levels[-1].passes:
             raise ArtstyleError(
                 f"a video's frames are painted whole, and {plan.full[0]}x{plan.full[1]} needs tiles here; "
@@ -283,7 +283,7 @@ class Stylizer:
         cfg, device = self.cfg, self.device
         content = as_image(content, "content")
         if plan is None:
-            plan = self.plan(content.size)
+            plan = self.plan(content.size, masks is not None)
         history: list[dict[str, Any]] = []
         last: Step | None = None
         interrupted = False
@@ -470,7 +470,7 @@ class _Run:
             size = level.size
             c_img = resize(content_in, size)
             targets = self.stylizer.style_targets(styles_in, level, gen)
-            detail = self.detail(number, styles_in, gen)
+            detail = self.detail(level, styles_in, gen)
             masks = self.level_masks(size)
             if resume and number == resume.level:
                 x = resume.image.to(device)
@@ -508,20 +508,15 @@ class _Run:
             x = average.output(run).detach()
             del run, objective  # (the next level is built without this one's memory)
 
-    def detail(self, number: int, styles_in: list[Image.Image], gen: torch.Generator) -> Detail | None:
-        """What holds level ``number`` to the picture below, when it is a detail level (see
-        :mod:`artstyle.engine.pyramid`): the anchor, of half its size ratio to the level below, and the
-        paintings' terms at the size the picture was painted at."""
-        cfg, levels = self.cfg, self.plan.levels
-        k = painted_level([lv.size for lv in levels], number - 1, cfg)
-        if k is None:
+    def detail(self, level: Level, styles_in: list[Image.Image], gen: torch.Generator) -> Detail | None:
+        """What holds ``level`` to the picture below, when it is a detail level (the plan says how:
+        :class:`~artstyle.engine.plan.Level`): the anchor, and the paintings' terms at the size the
+        picture was painted at."""
+        if level.painted is None:
             return None
-        size, painted = levels[number - 1].size, levels[k]
-        sigma = max(size) / max(levels[number - 2].size) / 2 if cfg.detail_anchor else 0.0
-        # (with masks each painting holds its own region: the look, of the whole, is left out)
-        wanted = cfg.detail_style and self.masks is None
-        look = self.stylizer.style_targets(styles_in, painted, gen) if wanted else None
-        return Detail(sigma, look, max(size) / max(painted.size))
+        painted = self.plan.levels[level.painted]
+        look = self.stylizer.style_targets(styles_in, painted, gen) if level.look else None
+        return Detail(level.anchor, look, level.look or 1.0)
 
     def step(
         self,
@@ -620,15 +615,13 @@ def preflight(
     style_sizes: Sequence[tuple[int, int]],
     cfg: StyleConfig,
     device: torch.device,
+    masks: bool = False,
 ) -> Plan:
-    """The run's plan, and what fails before any work: a photo the network cannot read at this
-    size, a tile size or memory budget that cannot work, and (on the CPU) a run that needs more
-    memory than there is. Levels over the budget are planned in tiles."""
-    return check_plan(plan_run(content_size, style_sizes, cfg, memory_budget(cfg, device)), cfg, device)
-
-
-def check_plan(plan: Plan, cfg: StyleConfig, device: torch.device) -> Plan:
-    """``plan`` if it fits: on the CPU, a run that needs more memory than there is is refused."""
+    """The run's plan, made once, and what fails before any work: a photo the network cannot read
+    at this size, a tile size or memory budget that cannot work (ArtstyleError), and on the CPU a
+    run that needs more memory than there is (:class:`~artstyle.engine.runtime.OverMemory`, which
+    carries the plan). Levels over the budget are planned in tiles."""
+    plan = plan_run(content_size, style_sizes, cfg, memory_budget(cfg, device), masks)
     if device.type == "cpu":
         check_memory(plan, cfg)
     return plan

@@ -68,7 +68,7 @@ def run_job(
     inputs = input_paths(content, styles)
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     stylizer = opts.stylizer or Stylizer([s.image for s in styles], cfg, log=log)
-    plan = stylizer.plan(content.image.size)  # (the one preflight of the run)
+    plan = stylizer.plan(content.image.size, opts.masks is not None)  # (the one preflight of the run)
     if opts.painter is not None:
         if plan.tiled:
             stylizer.painter = opts.painter

@@ -114,14 +114,8 @@ class Timings:
             a, b = _fit(samples)
             basis = "measured"
         setup = statistics.median(setups) if setups else PRIOR_SETUP_S
-        seconds = setup
-        for level in plan.levels:
-            if level.passes:
-                for p in level.passes:
-                    for t in p.tiles:
-                        seconds += p.iterations * (a + b * t.size[0] * t.size[1])
-            else:
-                seconds += level.iterations * (a + b * level.size[0] * level.size[1])
+        # every step costs a + b * its pixels: the plan's steps and its work (megapixel-steps)
+        seconds = setup + a * plan.total_iterations + b * plan.work * 1e6
         return Estimate(seconds, basis, len(samples))
 
 

@@ -106,7 +106,9 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
         cache.clear()
         stylizer = cache[key] = Stylizer(styles, cfg)
     masks = as_masks(task["masks"], len(styles)) if task.get("masks") else None
-    plan = stylizer.plan(content.size)
+    # planned once, by the job's route (the picture is resized to its levels); a task queued by an
+    # older studio has none
+    plan = Plan.from_dict(task["plan"]) if "plan" in task else stylizer.plan(content.size, masks is not None)
     parent = os.getppid()
     last_preview = [0.0, 0]  # time, count
 

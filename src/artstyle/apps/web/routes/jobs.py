@@ -31,9 +31,9 @@ from artstyle.apps.web.settings import check_settings, studio_words
 from artstyle.apps.web.store import TIMINGS, NotFound, Store, display_name
 from artstyle.config import StyleConfig
 from artstyle.engine.masks import as_masks
-from artstyle.engine.plan import estimate_memory, plan_run
-from artstyle.engine.runtime import available_memory, memory_budget, resolve_device
-from artstyle.engine.stylizer import check_plan
+from artstyle.engine.plan import estimate_memory
+from artstyle.engine.runtime import OverMemory, available_memory, resolve_device
+from artstyle.engine.stylizer import preflight
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.runs.timing import Timings, setup_key
 
@@ -95,8 +95,11 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
     """Time and peak memory of one photo's run, before it starts (a refusal is its ``error``)."""
     device = resolve_device(req.cfg.device)
     sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
+    error = None
     try:
-        plan = plan_run(sizes[0], sizes[1:], req.cfg, memory_budget(req.cfg, device))
+        plan = preflight(sizes[0], sizes[1:], req.cfg, device, bool(req.masks))
+    except OverMemory as e:  # (it would not fit now: what it would cost, and why not)
+        plan, error = e.plan, studio_words(str(e))
     except ArtstyleError as e:  # (not even in tiles)
         return {"seconds": None, "basis": None, "memory_gb": None, "error": studio_words(str(e))}
     out: dict[str, Any] = {
@@ -104,11 +107,10 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
         "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),
         "size": list(plan.full),
         "tiled": plan.tiled,
+        "plan": plan,
     }
-    try:
-        check_plan(plan, req.cfg, device)
-    except ArtstyleError as e:
-        out["error"] = studio_words(str(e))
+    if error:
+        out["error"] = error
     return out
 
 
@@ -123,7 +125,7 @@ async def estimate(request: Request, store: StoreDep, limits: LimitsDep) -> dict
     available = available_memory()
     known = [e for e in each if e["seconds"] is not None]
     return {
-        "jobs": each,
+        "jobs": [{k: v for k, v in e.items() if k != "plan"} for e in each],
         "seconds": round(sum(e["seconds"] for e in known), 1) if known else None,
         "basis": known[0]["basis"] if known else None,
         "memory_gb": max(e["memory_gb"] for e in known) if known else None,
@@ -159,6 +161,7 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
         mask_paths = [str(store.image_path(m["id"])) for m in req.masks]
         task = {
             "config": req.cfg.to_dict(),
+            "plan": est["plan"].to_dict(),  # (planned once, here: the worker runs this plan)
             "content": str(store.image_path(content["id"])),
             "styles": [str(store.image_path(m["id"])) for m in req.styles],
             "style_ids": [m["id"] for m in req.styles],
