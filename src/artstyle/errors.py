@@ -1,13 +1,58 @@
-"""The one exception type for errors a user can cause."""
+"""The one exception type for errors a user can cause, and how its message names a setting.
+
+A message that asks the user to change a setting names it with :func:`setting` (``f"lower
+{setting('size')}"``); the error carries the name, and each interface words it
+(:meth:`ArtstyleError.worded`): the command line as its flag (``--size``), the studio as its field's
+label, Python as the keyword itself (``str(error)``).
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_OPEN, _CLOSE = "\ue000", "\ue001"  # (private-use characters: never in a message of their own)
+_MARKED = re.compile(f"{_OPEN}([a-z_0-9]+){_CLOSE}")
+
+
+def setting(name: str) -> str:
+    """``name`` (a :class:`~artstyle.config.StyleConfig` field, or an option such as ``overwrite``)
+    marked in a message, for each interface to word."""
+    return f"{_OPEN}{name}{_CLOSE}"
 
 
 class ArtstyleError(Exception):
     """An error caused by the user's input or environment, with a message written for a person.
 
-    Interfaces print ``str(error)`` on one line and exit non-zero; tracebacks are for bugs only.
+    Interfaces print it on one line in their own words (:meth:`worded`) and exit non-zero;
+    tracebacks are for bugs only. ``str(error)`` names settings as Python's keywords; formatting
+    it into another message (``f"{error}; ..."``) keeps them marked, so the new error words them
+    too.
     """
+
+    @property
+    def marked(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def settings(self) -> list[str]:
+        """The settings the message names."""
+        return _MARKED.findall(self.marked)
+
+    def worded(self, word: Callable[[str], str]) -> str:
+        """The message with each setting named by ``word(name)``."""
+        return _MARKED.sub(lambda m: word(m.group(1)), self.marked)
+
+    def __str__(self) -> str:
+        return self.worded(lambda name: name)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.marked, spec)
+
+
+def flag(name: str) -> str:
+    """A setting as the command line's flag: ``max_memory`` -> ``--max-memory``."""
+    return "--" + name.replace("_", "-")
 
 
 class NonFiniteLossError(ArtstyleError):

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from artstyle.errors import ArtstyleError, storage_error
+from artstyle.errors import ArtstyleError, setting, storage_error
 
 
 def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> Path:
@@ -109,7 +109,7 @@ class OutputExistsError(ArtstyleError):
     worked) and ``--overwrite`` was not given: nothing was replaced. The one no-clobber message."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__(f"{path}: already exists; pass --overwrite to replace it")
+        super().__init__(f"{path}: already exists; pass {setting('overwrite')} to replace it")
         self.path = Path(path)
 
 

@@ -81,44 +81,39 @@ def test_two_jobs_run_at_once_one_is_cancelled_the_other_lands_in_the_gallery(tm
         assert wait(c, again["id"], finished)["status"] == "done"
 
 
-def test_a_cancel_that_does_not_take_is_sent_again_then_forced(tmp_path: Path, monkeypatch) -> None:
+def test_a_cancel_is_a_flag_that_the_task_reads_between_iterations(tmp_path: Path, monkeypatch) -> None:
+    """Ray's cancel is never used: the executor raises the job's flag on a board actor, and the
+    task asks its own line of it (at most every quarter second), so nothing is raised into Ray's
+    own calls."""
     from types import SimpleNamespace
 
     from artstyle.apps.web import executors
+    from artstyle.apps.web.events import ActorFlags, CancelBoard
 
-    sent: list[tuple[str, bool]] = []
+    board = CancelBoard()
+    asked: list[str] = []
 
-    class FakeRay:
-        exceptions = SimpleNamespace(TaskCancelledError=type("TaskCancelledError", (Exception,), {}))
+    def remote(method):
+        return SimpleNamespace(remote=lambda *a: (asked.append(method.__name__), method(*a))[1])
 
-        def cancel(self, ref: str, force: bool = False) -> None:
-            sent.append((ref, force))
-
-        def get(self, ref: str) -> None:
-            raise RuntimeError("the worker died")  # (killed by the forced cancel)
-
-    monkeypatch.setattr(executors.time, "monotonic", lambda: 100.0)
-    monkeypatch.setattr("artstyle.runs.cluster.ray_module", lambda: FakeRay())
+    actor = SimpleNamespace(
+        cancel=remote(board.cancel), state=remote(board.state), forget=remote(board.forget)
+    )
+    monkeypatch.setattr(ray, "get", lambda value: value)
+    clock = [100.0]
+    monkeypatch.setattr("artstyle.apps.web.events.time.monotonic", lambda: clock[0])
+    a, b = ActorFlags(actor, "a"), ActorFlags(actor, "b")
+    assert not a.cancelled() and not b.cancelled()
     ex = executors.RayExecutor(tmp_path)
-    ex.refs["job"] = ("ref", tmp_path, {})
-    ex.cancel("job", 1)
-    assert sent == [("ref", False)]
-    ex._insist(FakeRay(), 150.0)  # no progress since: winding down (writing its image), left alone
-    assert len(sent) == 1
-    for progress_at, expected in [(111.0, 2), (115.0, 2), (146.0, 3)]:
-        ex.iterating["job"] = progress_at  # still iterating: the cancel did not take
-        ex._insist(FakeRay(), progress_at)
-        assert len(sent) == expected
-    assert [force for _, force in sent] == [False, False, True]  # forced from 45 s on
-    (tmp_path / "preview.png").write_bytes(b"png")
-    kind, job_id, data = ex._finish(FakeRay(), "job")  # ended by its cancel, however it ended
-    assert (kind, job_id, data["has_image"]) == ("cancelled", "job", True) and not ex.cancelled
-    assert (tmp_path / "result.png").read_bytes() == b"png"
-    ex.refs["other"] = ("ref2", tmp_path, {})  # not cancelled: a dead worker is a failure
-    assert ex._finish(FakeRay(), "other")[0] == "failed"
-    failed = {"event": "failed", "data": {"message": "KeyboardInterrupt"}, "files": {}}
-    FakeRay.get = lambda self, ref: failed  # type: ignore[method-assign]
-    ex.refs["third"] = ("ref3", tmp_path, {})
-    ex.cancel("third", 2, stopping=True)  # the server stops; the interrupt ended the task badly
-    kind, _, data = ex._finish(FakeRay(), "third")
-    assert kind == "interrupted" and data["has_image"] and (tmp_path / "result.png").read_bytes() == b"png"
+    ex.board, ex.refs["a"] = actor, ("ref", tmp_path, {})
+    ex.cancel("a", 1)
+    ex.cancel("not-running", 2)  # (a job this executor does not run: nothing)
+    assert board.jobs == {"a": False}
+    clock[0] += 0.1
+    assert not a.cancelled()  # (asked a moment ago: not yet again)
+    clock[0] += 0.2
+    assert a.cancelled() and not a.stopping() and not b.cancelled()
+    n = len(asked)
+    assert a.cancelled() and len(asked) == n  # (once cancelled, it is not asked again)
+    ex.cancel("a", 1, stopping=True)  # the server stops: the same job ends interrupted
+    assert board.state("a") == (True, True)

@@ -28,7 +28,7 @@ from typing import Any
 from artstyle.config import MIN_TILE, StyleConfig
 from artstyle.engine.pyramid import level_budgets, painted_level, style_size
 from artstyle.engine.tiles import HALO, Tile, axis, grid, overlap_for, pass_shift
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, setting
 from artstyle.images.geometry import MIN_SIDE
 from artstyle.model.network import activation_bytes
 from artstyle.model.optimizers import optimizer_for
@@ -235,8 +235,8 @@ def plan_run(
     full = budgets[-1][0]
     if cfg.tile_size > max(full):
         raise ArtstyleError(
-            f"tile_size {cfg.tile_size} is over the picture ({full[0]}x{full[1]}); give a smaller "
-            "--tile-size, or 0 to paint untiled what fits"
+            f"{setting('tile_size')} {cfg.tile_size} is over the picture ({full[0]}x{full[1]}); give a "
+            f"smaller {setting('tile_size')}, or 0 to paint untiled what fits"
         )
     levels = []
     sizes = [size for size, _ in budgets]
@@ -299,7 +299,8 @@ def _tile_for(
         if budget is not None and need > budget:
             raise ArtstyleError(
                 f"a tile of {tile} px at {size[0]}x{size[1]} needs about {need / GB:.1f} GB, over the "
-                f"budget of {budget / GB:.1f} GB; lower --tile-size or raise --max-memory"
+                f"budget of {budget / GB:.1f} GB; lower {setting('tile_size')} or raise "
+                f"{setting('max_memory')}"
             )
         return tile
     assert budget is not None
@@ -308,7 +309,7 @@ def _tile_for(
         need = tile_bytes(lo, size, tiled, iterations, cfg, look)
         raise ArtstyleError(
             f"even one tile of {MIN_TILE} px at {size[0]}x{size[1]} needs about {need / GB:.1f} GB and the "
-            f"budget is {budget / GB:.1f} GB; raise --max-memory or lower --size"
+            f"budget is {budget / GB:.1f} GB; raise {setting('max_memory')} or lower {setting('size')}"
         )
     while hi - lo > 16:  # the largest tile that fits, to 16 px
         mid = (lo + hi) // 2

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from artstyle.config import StyleConfig
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, setting
 from artstyle.images.geometry import MIN_SIDE, fit_long_side
 
 
@@ -49,7 +49,7 @@ def level_budgets(content_size: tuple[int, int], cfg: StyleConfig) -> list[tuple
         w, h = content_size
         raise ArtstyleError(
             f"the photo is {w}x{h}: at size {cfg.size} its short side would be {min(full)} px, and the "
-            f"network needs at least {MIN_SIDE}; use a larger --size (at least "
+            f"network needs at least {MIN_SIDE}; use a larger {setting('size')} (at least "
             f"{math.ceil(MIN_SIDE * max(w, h) / min(w, h))}) or crop it"
         )
     details = detail_sizes(full, cfg)

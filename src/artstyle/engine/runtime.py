@@ -11,7 +11,7 @@ import torch
 
 from artstyle.config import StyleConfig
 from artstyle.engine.plan import GB, MARGIN, Plan, estimate_memory
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, setting
 from artstyle.log import Log, quiet
 from artstyle.model.weights import LoadedWeights, load_weights
 
@@ -146,14 +146,14 @@ def check_memory(plan: Plan, cfg: StyleConfig) -> None:
     if have is not None and need > have:
         raise OverMemory(
             f"this run needs about {need / GB:.1f} GB of memory and {max(have, 0) / GB:.1f} GB is "
-            "available; lower --size (memory grows with its square), --max-memory, --style-scale or "
-            "--iterations",
+            f"available; lower {setting('size')} (memory grows with its square), {setting('max_memory')}, "
+            f"{setting('style_scale')} or {setting('iterations')}",
             plan,
         )
 
 
 def out_of_memory_message(cfg: StyleConfig) -> str:
     return (
-        f"out of memory at size {cfg.size}; lower --size (memory grows with its square), "
-        "--style-scale or the number of iterations at full size"
+        f"out of memory at size {cfg.size}; lower {setting('size')} (memory grows with its square), "
+        f"{setting('style_scale')} or the number of iterations at full size"
     )

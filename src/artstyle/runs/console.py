@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tqdm import tqdm
@@ -89,9 +89,10 @@ class Interrupts:
     so raising from the handler could land anywhere; a flag cannot.) Main thread only.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cancelled: Callable[[], bool] | None = None) -> None:
         self.requested = False
         self.has_image = False
+        self.cancelled = cancelled
 
     def _handler(self, signum: int, frame: Any) -> None:
         note_signal(signum)
@@ -100,14 +101,16 @@ class Interrupts:
         self.requested = True
 
     def check(self) -> None:
-        """Called after every iteration: stop the run here if Ctrl-C was pressed."""
+        """Called after every iteration: stop the run here if Ctrl-C was pressed or the run was
+        cancelled (``cancelled``, a flag read here: a studio's cancel, on a worker or on Ray)."""
         self.has_image = True
-        if self.requested:
+        if self.requested or (self.cancelled is not None and self.cancelled()):
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
+    def installed(self, enabled: bool = True) -> Iterator[None]:
+        """Ctrl-C handled as above while inside (``enabled``, and on the main thread)."""
+        if not enabled or threading.current_thread() is not threading.main_thread():
             yield
             return
         old = signal.signal(signal.SIGINT, self._handler)

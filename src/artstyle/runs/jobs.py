@@ -1,18 +1,22 @@
-"""What a run executes, from files to files: load the inputs, check the output before any work,
-show progress, write checkpoints, keep the image on Ctrl-C or a NaN, and write the sidecar
-(:func:`run_job`, for the CLI and the local runner); and the same from bytes to bytes for a worker
-that does not share the driver's disk (:func:`execute_run`, for the Ray runner).
+"""What a run executes, from files to files, for every entry: the CLI, a batch, the studio's worker
+and a Ray task (:func:`run_job`). It loads nothing twice, checks the output before any work, shows
+progress, writes checkpoints, keeps the image on Ctrl-C, a cancel or a NaN, keeps a tiled run's
+state, and writes the picture and its sidecar. :func:`execute_run` is the same from bytes to bytes,
+for a worker that does not share the driver's disk.
 
-The algorithm lives in :mod:`artstyle.engine.stylizer` and knows nothing of files; the record in
-:mod:`artstyle.runs.record`; the console in :mod:`artstyle.runs.console`.
+The algorithm lives in :mod:`artstyle.engine.stylizer` and knows nothing of files; the record
+(:mod:`artstyle.runs.record`) is handed the finished pixels; the console in
+:mod:`artstyle.runs.console`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +26,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from artstyle.config import StyleConfig, from_dict
-from artstyle.engine.stylizer import Step, StyleResult, Stylizer, TilePainter, finish_image
+from artstyle.engine.painter import TilePainter
+from artstyle.engine.plan import Plan
+from artstyle.engine.stylizer import Step, StyleResult, Stylizer, finish_image, finish_pixels
 from artstyle.errors import ArtstyleError, NonFiniteLossError
 from artstyle.files import OutputExistsError, check_regular_file
-from artstyle.images.encode import Encoding, encode_image, save_image
+from artstyle.images.encode import Encoding, save_image
 from artstyle.runs.console import Interrupts, Progress
 from artstyle.runs.record import (
     Source,
@@ -33,8 +39,7 @@ from artstyle.runs.record import (
     checkpoint_path,
     finished_run,
     input_paths,
-    json_safe,
-    sidecar_data,
+    sidecar_path,
     write_result,
 )
 from artstyle.runs.state import RunStore, run_key
@@ -51,6 +56,21 @@ class JobOptions:
     painter: TilePainter | None = None  # paints tiled levels elsewhere (artstyle.runs.cluster.RayPainter)
     encoding: Encoding = field(default_factory=Encoding)  # JPEG/WebP quality, 8 or 16 bits
     stylizer: Stylizer | None = None  # one made before (a batch: the network and targets once)
+    plan: Plan | None = None  # the run's plan, made before (the studio plans when it takes the job)
+    on_step: Callable[[Step], None] | None = None  # sees every step (the studio's events and previews)
+    cancelled: Callable[[], bool] | None = None  # read after every step: True stops the run, keeping it
+    ctrl_c: bool = True  # this run takes Ctrl-C (a worker process leaves it to its manager)
+    command: list[str] | None = None  # recorded in the sidecar (default: this process's argv)
+
+
+class RunFailed(ArtstyleError):
+    """A run whose loss stopped being finite: ``reason`` says why, ``image`` is where its last good
+    picture went (None: no iteration had a finite loss)."""
+
+    def __init__(self, reason: str, image: Path | None) -> None:
+        where = f"the last good image is in {image}" if image else "no image was written"
+        super().__init__(f"{reason}; {where}")
+        self.reason, self.image = reason, image
 
 
 def run_job(
@@ -60,15 +80,17 @@ def run_job(
     cfg: StyleConfig,
     opts: JobOptions | None = None,
 ) -> StyleResult:
-    """Stylise and write ``out`` and its sidecar. Ctrl-C writes the output so far and returns it
-    with ``interrupted=True``; a NaN writes the last good image and raises ArtstyleError. A run
-    with tiled levels keeps its state beside the output (:mod:`artstyle.runs.state`) until it is done,
-    and the same command continues it after a kill or Ctrl-C."""
+    """Stylise and write ``out`` and its sidecar. Ctrl-C (or ``opts.cancelled``) writes the output
+    so far and returns it with ``interrupted=True``; a NaN writes the last good image and raises
+    :class:`RunFailed`. A run with tiled levels keeps its state beside the output
+    (:mod:`artstyle.runs.state`) until it is done, and the same command continues it after a kill
+    or Ctrl-C."""
     opts = opts or JobOptions()
     inputs = input_paths(content, styles)
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     stylizer = opts.stylizer or Stylizer([s.image for s in styles], cfg, log=log)
-    plan = stylizer.plan(content.image.size, opts.masks is not None)  # (the one preflight of the run)
+    # (the one preflight of the run, unless it was planned when the job was taken)
+    plan = opts.plan or stylizer.plan(content.image.size, opts.masks is not None)
     if opts.painter is not None:
         if plan.tiled:
             stylizer.painter = opts.painter
@@ -95,7 +117,7 @@ def run_job(
     progress = Progress(
         plan, enabled=opts.progress, label=opts.label, start=resume.iteration if resume else 0
     )
-    interrupts = Interrupts()
+    interrupts = Interrupts(opts.cancelled)
     extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else opts.extra
 
     def on_step(step: Step) -> None:
@@ -109,9 +131,19 @@ def run_job(
                 save_image(image, ck, overwrite=overwrite, protect=inputs)
             except OutputExistsError:
                 tqdm.write(f"artstyle: {ck} appeared meanwhile; kept it, skipped it", file=sys.stderr)
+        if opts.on_step is not None:
+            opts.on_step(step)
         interrupts.check()
 
-    def write(image: Image.Image, result: StyleResult | None, error: str = "", history: Any = None) -> Path:
+    def write(
+        image: Image.Image,
+        output: torch.Tensor | None,
+        result: StyleResult | None,
+        error: str = "",
+        history: Any = None,
+    ) -> Path:
+        deep = opts.encoding.bits == 16
+        pixels = finish_pixels(output, content.image, cfg) if deep and output is not None else None
         return write_result(
             out_path,
             image,
@@ -124,10 +156,12 @@ def run_job(
             error=error,
             history=history,
             encoding=opts.encoding,
+            pixels=pixels,
+            command=opts.command,
         )
 
     try:
-        with interrupts.installed():
+        with interrupts.installed(opts.ctrl_c):
             result = stylizer.stylize(
                 content.image,
                 callback=on_step,
@@ -138,15 +172,15 @@ def run_job(
             )
             if store is not None:
                 result.history = store.history  # (the stopped runs' steps, then this one's)
-            where = write(result.image, result)
+            where = write(result.image, result.output, result)
     except NonFiniteLossError as e:
         progress.close()
         if isinstance(e.last_good, Image.Image):
-            with interrupts.installed():
+            with interrupts.installed(opts.ctrl_c):
                 interrupts.has_image = True
-                where = write(e.last_good, None, str(e), getattr(e, "history", None))
-            raise ArtstyleError(f"{e}; the last good image is in {where}") from None
-        raise ArtstyleError(f"{e}; no image was written") from None
+                where = write(e.last_good, None, None, str(e), getattr(e, "history", None))
+            raise RunFailed(str(e), where) from None
+        raise RunFailed(str(e), None) from None
     finally:
         progress.close()
     if store is not None:
@@ -169,27 +203,30 @@ def execute_run(
     extra: dict[str, Any] | None = None,
     threads: int = 0,
 ) -> dict[str, Any]:
-    """One run from bytes to bytes, for a worker that does not share the driver's disk.
-
-    The inputs come as ``(name, sha256, file bytes)`` and are decoded exactly as files are; the
-    result is ``{"status": "done" | "interrupted", "image": PNG bytes, "sidecar": dict}`` or
-    ``{"status": "failed", "message": ...}`` for an error of the run's own (bad input or settings,
-    a NaN): those are reported, not retried.
+    """One run from bytes to bytes, for a worker that does not share the driver's disk: the inputs
+    come as ``(name, sha256, file bytes)`` and are decoded exactly as files are; the run is
+    :func:`run_job`'s, into a folder of its own; the result is ``{"status": "done" | "interrupted",
+    "image": the file's bytes, "sidecar": dict}`` or ``{"status": "failed", "message": ...}`` for an
+    error of the run's own (bad input or settings, a NaN): those are reported, not retried.
     """
     if threads:
         torch.set_num_threads(threads)
-    try:
-        cfg = from_dict(config)
-        sources = [Source.from_bytes(data, name, sha) for name, sha, data in [content, *styles]]
-        result = Stylizer([s.image for s in sources[1:]], cfg).stylize(sources[0].image)
-    except ArtstyleError as e:
-        return {"status": "failed", "message": str(e)}
-    side = sidecar_data(output_name, result, cfg, sources[0], sources[1:], extra)
-    return {
-        "status": "interrupted" if result.interrupted else "done",
-        "image": encode_image(result.image, output_name),
-        "sidecar": json_safe(side),
-    }
+    with tempfile.TemporaryDirectory(prefix="artstyle-run-") as tmp:
+        out = Path(tmp) / output_name
+        try:
+            cfg = from_dict(config)
+            sources = [Source.from_bytes(data, name, sha) for name, sha, data in [content, *styles]]
+            opts = JobOptions(progress=False, extra=dict(extra or {}), ctrl_c=False)
+            result = run_job(sources[0], sources[1:], out, cfg, opts)
+        except RunFailed as e:
+            return {"status": "failed", "message": e.reason}
+        except ArtstyleError as e:
+            return {"status": "failed", "message": str(e)}
+        return {
+            "status": "interrupted" if result.interrupted else "done",
+            "image": out.read_bytes(),
+            "sidecar": json.loads(sidecar_path(out).read_text()),
+        }
 
 
 @dataclass

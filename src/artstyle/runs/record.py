@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import PIL
@@ -24,7 +24,6 @@ from PIL import Image
 
 from artstyle._version import __version__
 from artstyle.config import StyleConfig
-from artstyle.engine.stylizer import StyleResult, finish_pixels
 from artstyle.errors import ArtstyleError
 from artstyle.files import (
     OutputExistsError,
@@ -36,6 +35,9 @@ from artstyle.files import (
 )
 from artstyle.images.decode import check_size, decode_image
 from artstyle.images.encode import Encoding, check_writable, encode_image, encode_pixels16
+
+if TYPE_CHECKING:  # (the record is handed a run's result; it never calls the engine)
+    from artstyle.engine.stylizer import StyleResult
 
 
 @dataclass
@@ -135,9 +137,11 @@ def sidecar_data(
     *,
     error: str = "",
     history: list[dict[str, Any]] | None = None,
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
     """The sidecar of output ``name`` as a dict (JSON-ready once NaNs are named): everything needed
-    to reproduce and judge it: config, inputs, versions, losses, timings; ``extra`` as is."""
+    to reproduce and judge it: config, inputs, versions, losses, timings, the ``command`` (default:
+    this process's argv); ``extra`` as is."""
     data: dict[str, Any] = {
         "output": name,
         "config": cfg.to_dict(),
@@ -145,7 +149,7 @@ def sidecar_data(
         "content": content.describe(),
         "styles": [s.describe() for s in styles],
         "versions": versions(),
-        "command": sys.argv,
+        "command": sys.argv if command is None else command,
         **(extra or {}),
     }
     if result is not None:
@@ -221,24 +225,27 @@ def write_result(
     error: str = "",
     history: list[dict[str, Any]] | None = None,
     encoding: Encoding | None = None,
+    pixels: np.ndarray | None = None,
+    command: list[str] | None = None,
 ) -> Path:
     """Write the image and its sidecar, both or neither (:func:`atomic_write_files`), under ``out``
     or, when ``out`` or its sidecar appeared meanwhile (and ``overwrite`` is off), under the next
     free name: nothing of the user's is replaced. Returns where the image went; an ArtstyleError
-    says that nothing was written and why. ``encoding``: JPEG/WebP quality, 8 or 16 bits."""
+    says that nothing was written and why. ``encoding``: JPEG/WebP quality, 8 or 16 bits;
+    ``pixels``: the finished picture unrounded ((H, W, 3) floats in 0-255) for a 16-bit output
+    (default: ``image``'s)."""
     inputs = input_paths(content, styles)
     encoding = encoding or Encoding()
     if encoding.bits == 16:
-        pixels = np.asarray(image, np.float64)
-        if result is not None and result.output is not None:
-            pixels = finish_pixels(result.output, content.image, cfg)
-        picture = encode_pixels16(pixels, out)
+        picture = encode_pixels16(np.asarray(image, np.float64) if pixels is None else pixels, out)
     else:
         picture = encode_image(image, out, exif=content.image.info.get("exif", b""), quality=encoding.quality)
     extra = {**(extra or {}), "encoding": asdict(encoding)}
     target = out
     for k in range(1, 10_000):
-        data = sidecar_data(target.name, result, cfg, content, styles, extra, error=error, history=history)
+        data = sidecar_data(
+            target.name, result, cfg, content, styles, extra, error=error, history=history, command=command
+        )
         files = {target: picture, sidecar_path(target): json_bytes(data)}
         try:
             atomic_write_files(files, overwrite=overwrite, protect=inputs)

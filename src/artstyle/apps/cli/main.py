@@ -18,7 +18,7 @@ from artstyle.apps.cli.options import (
     build_config,
     config_options,
 )
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, flag
 from artstyle.runs.signals import exit_status, sigterm_as_ctrl_c
 
 
@@ -57,8 +57,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ArtstyleError as e:
-            click.echo(f"artstyle: error: {_one_line(str(e))}", err=True)
+        except ArtstyleError as e:  # (in the command line's words: a setting is its flag)
+            click.echo(f"artstyle: error: {_one_line(e.worded(flag))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving is ignored

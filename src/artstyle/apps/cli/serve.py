@@ -31,6 +31,13 @@ from artstyle.errors import ArtstyleError
 @click.option("--max-upload-mb", default=MAX_UPLOAD_MB, show_default=True, type=click.FloatRange(0.1, 2000))
 @click.option("--queue-limit", default=QUEUE_LIMIT, show_default=True, type=click.IntRange(1, 10_000))
 @click.option(
+    "--stop-grace",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    help="Seconds a stop waits for open requests before it closes them.",
+)
+@click.option(
     "--runner",
     type=click.Choice(["local", "ray"]),
     default="local",
@@ -55,6 +62,7 @@ def serve(
     token: str | None,
     max_upload_mb: float,
     queue_limit: int,
+    stop_grace: float,
     runner: str,
     ray_address: str | None,
     ray_cpus_per_run: int,
@@ -107,5 +115,7 @@ def serve(
             manager.begin_stop()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=stop_grace
+    )
     Server(config).run()

@@ -54,7 +54,7 @@ from artstyle.apps.web.guard import LOOPBACK, Guard, error_response
 from artstyle.apps.web.manager import Manager, QueueFull
 from artstyle.apps.web.routes import config, images, jobs, page
 from artstyle.apps.web.routes.common import Limits
-from artstyle.apps.web.settings import studio_words
+from artstyle.apps.web.settings import label
 from artstyle.apps.web.store import NotFound, Store
 from artstyle.errors import ArtstyleError, StorageError
 
@@ -118,7 +118,7 @@ def create_app(
     for kind, status in STATUS.items():
 
         async def _user_error(request: Request, e: Exception, status: int = status) -> JSONResponse:
-            return error_response(status, studio_words(store.public(str(e))))
+            return error_response(status, store.public(e.worded(label)))
 
         app.add_exception_handler(kind, _user_error)
 

@@ -18,12 +18,12 @@ from collections import deque
 from typing import Any
 
 from artstyle.apps.web import QUEUE_LIMIT
+from artstyle.apps.web.events import FINISHED, Event, Finished, Preview, Progress, Started, Status
 from artstyle.apps.web.executors import LocalExecutor, RayExecutor
-from artstyle.apps.web.store import STATUSES, TIMINGS, NotFound, Store, log, new_id
+from artstyle.apps.web.store import TIMINGS, NotFound, Store, log, new_id
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.runs.record import json_safe
 
-FINISHED = STATUSES[2:]
 #: At most this many points of a loss curve are kept (thinned evenly as it grows).
 CURVE_POINTS = 600
 
@@ -58,9 +58,9 @@ class Manager:
 
     def start(self) -> None:
         for rec in sorted(self.store.load_jobs(), key=lambda r: r.get("created", 0)):
-            if rec.get("status") == "running":
+            if rec.get("status") == Status.RUNNING:
                 self._interrupted(rec, "the server stopped while this job ran")
-            elif rec.get("status") == "queued":
+            elif rec.get("status") == Status.QUEUED:
                 self.queue.append(rec["id"])
             self.jobs[rec["id"]] = rec
         self.executor.start()
@@ -93,7 +93,7 @@ class Manager:
 
     def _interrupted(self, rec: dict[str, Any], message: str) -> None:
         """Mark a job that lost its worker; its last preview becomes its image."""
-        rec.update(status="interrupted", message=message, finished=time.time())
+        rec.update(status=Status.INTERRUPTED, message=message, finished=time.time())
         with contextlib.suppress(NotFound, OSError):
             d = self.store.job_dir(rec["id"])
             if not (d / "result.png").exists() and (d / "preview.png").exists():
@@ -114,7 +114,7 @@ class Manager:
             with self.lock:
                 try:
                     for event in events:
-                        self._apply(*event)
+                        self._apply(event)
                     if not self._stop.is_set():
                         for job_id, message in self.executor.lost():
                             self._lost(job_id, message)
@@ -127,7 +127,7 @@ class Manager:
         if job_id in self.running and job_id in self.jobs:
             rec = self.jobs[job_id]
             self._interrupted(rec, message)
-            rec["status"] = "failed"
+            rec["status"] = Status.FAILED
             self._save(rec, force=True)
         self.running.discard(job_id)
 
@@ -144,17 +144,15 @@ class Manager:
             self.executor.run(task)
             self._touch(rec)
 
-    def _apply(self, event: str, job_id: str, data: dict[str, Any]) -> None:
-        rec = self.jobs.get(job_id)
+    def _apply(self, event: Event) -> None:
+        rec = self.jobs.get(event.job)
         if rec is None:
             return
-        data = json_safe(data, lambda _: None)  # (the page reads null as not known)
-        if isinstance(data.get("message"), str):
-            data["message"] = self.store.public(data["message"])
-        if event == "started":
-            rec.update(status="running", started=data["time"])
+        if isinstance(event, Started):
+            rec.update(status=Status.RUNNING, started=event.time)
             self._save(rec, force=True)
-        elif event == "progress":
+        elif isinstance(event, Progress):
+            data = json_safe(event.data, lambda _: None)  # (the page reads null as not known)
             rec["progress"] = data
             if "losses" in data and data["losses"].get("total") is not None:
                 curve = rec.setdefault("curve", [])
@@ -162,13 +160,16 @@ class Manager:
                 if len(curve) > CURVE_POINTS:
                     rec["curve"] = curve[::2]
             self._save(rec)
-        elif event == "preview":
-            rec["preview"] = data["n"]
+        elif isinstance(event, Preview):
+            rec["preview"] = event.n
             self._save(rec)
-        elif event in FINISHED:
-            rec.update(status=event, finished=data.pop("time", time.time()))
+        elif isinstance(event, Finished):
+            data = json_safe(event.data, lambda _: None)
+            if isinstance(data.get("message"), str):
+                data["message"] = self.store.public(data["message"])
+            rec.update(status=event.status, finished=event.time)
             rec.update(data)
-            self.running.discard(job_id)
+            self.running.discard(event.job)
             self._save(rec, force=True)
 
     def _touch(self, rec: dict[str, Any]) -> None:
@@ -258,7 +259,7 @@ class Manager:
             rec = {
                 "id": job_id,
                 "kind": kind,
-                "status": "queued",
+                "status": Status.QUEUED,
                 "created": time.time(),
                 "task": task,
                 "has_image": False,
@@ -301,7 +302,9 @@ class Manager:
                 return {"id": job_id, "deleted": True}
             if job_id in self.queue:
                 self.queue.remove(job_id)
-                rec.update(status="cancelled", message="cancelled before it started", finished=time.time())
+                rec.update(
+                    status=Status.CANCELLED, message="cancelled before it started", finished=time.time()
+                )
                 self._save(rec, force=True)
             elif job_id in self.running:
                 self.executor.cancel(job_id, rec["seq"])

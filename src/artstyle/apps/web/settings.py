@@ -3,7 +3,6 @@ one restriction of the web: a field that also takes a path (weights, initial) ta
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from artstyle.config import StyleConfig, field_types, from_dict, layered, preset, schema, short_repr
@@ -20,17 +19,11 @@ def web_restrictions(values: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
-def studio_words(message: str) -> str:
-    """A message of the engine's, which names the command line's flags (``lower --size or raise
-    --max-memory``), in the page's words: the simple panel's Size, and Advanced's setting names."""
-
-    def word(m: re.Match[str]) -> str:
-        name = m.group(1).replace("-", "_")
-        if name == "size":
-            return "the Size"
-        return f"{name} (under Advanced)" if name in field_types() else m.group(0)
-
-    return re.sub(r"--([a-z][a-z0-9-]*)", word, message)
+def label(name: str) -> str:
+    """A setting as the page names it: the simple panel's Size, and Advanced's setting names."""
+    if name == "size":
+        return "the Size"
+    return f"{name} (under Advanced)" if name in field_types() else name
 
 
 #: No form has more settings than this (the config has about 50).

@@ -42,6 +42,7 @@ from typing import Any
 from PIL import Image
 
 from artstyle.apps.web import MAX_SIDE, MAX_UPLOAD_PIXELS
+from artstyle.apps.web.events import Status
 from artstyle.errors import ArtstyleError, storage_error
 from artstyle.files import atomic_write_bytes
 from artstyle.images.decode import decode_image
@@ -57,8 +58,6 @@ DEMOS = {
     "demo-painting": ("built-in painting", default_style),
 }
 THUMB = 320
-#: A job's states; the last four are final.
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 KINDS = ("stylize", "experiment")
 #: The measured speeds of this machine (:mod:`artstyle.runs.timing`), beside the jobs.
 TIMINGS = "timings.json"
@@ -293,14 +292,14 @@ def job_problem(rec: Any, job_id: str) -> str | None:
         return "the record is not a JSON object"
     if rec.get("id") != job_id:
         return "its id does not match its folder"
-    if rec.get("status") not in STATUSES:
+    if rec.get("status") not in set(Status):
         return f"unknown status {str(rec.get('status'))[:20]!r}"
     if rec.get("kind") not in KINDS:
         return f"unknown kind {str(rec.get('kind'))[:20]!r}"
     if not _number(rec.get("created")):
         return "no creation time"
     task = rec.get("task")
-    if rec["status"] in ("queued", "running") and not (isinstance(task, dict) and task):
+    if rec["status"] in (Status.QUEUED, Status.RUNNING) and not (isinstance(task, dict) and task):
         return "a queued job without its task"
     return None
 

@@ -1,15 +1,17 @@
 """The studio's worker: one process that runs the queued jobs one at a time, off the web process.
 
 It is fed by :class:`artstyle.apps.web.manager.Manager` through a queue of task dicts and answers with
-``(event, job_id, data)`` tuples: ``started``, ``progress`` (every iteration: iteration, level,
-losses, ETA), ``preview`` (every few iterations, after ``preview.png`` is written), and one of
-``done``, ``cancelled``, ``interrupted`` or ``failed``. The weights and the network are loaded once
+the typed events of :mod:`artstyle.apps.web.events`: :class:`Started`, :class:`Progress` (every
+iteration: iteration, level, losses, ETA), :class:`Preview` (every few iterations, after
+``preview.png`` is written), and one :class:`Finished` (``done``, ``cancelled``, ``interrupted`` or
+``failed``). The weights and the network are loaded once
 for the life of the process (:data:`artstyle.engine.runtime.WEIGHTS`), and the last :class:`Stylizer` is
 kept, so a job with the same paintings and settings does not even recompute their targets.
 
 Cancel: the manager writes the task's sequence number into ``cancel[0]`` of a shared array (and 1
-into ``cancel[1]`` when the server is stopping); the worker checks it after every iteration, so a
-run stops within one and keeps its image (the sidecar says ``interrupted``). Ctrl-C in the
+into ``cancel[1]`` when the server is stopping; :class:`~artstyle.apps.web.events.SharedFlags`); the
+run reads it after every iteration, so it stops within one and keeps its image (the sidecar says
+``interrupted``). A task on Ray reads the same flag from an actor. Ctrl-C in the
 terminal reaches the whole process group: the worker ignores it and lets the manager stop it the
 same way.
 """
@@ -29,17 +31,20 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from artstyle.config import StyleConfig, from_dict
+from artstyle.apps.web.events import CancelFlag, Finished, Preview, Progress, SharedFlags, Started, Status
+from artstyle.apps.web.settings import label
+from artstyle.config import from_dict
 from artstyle.engine.masks import as_masks
 from artstyle.engine.plan import Plan
 from artstyle.engine.pyramid import used_sides
 from artstyle.engine.runtime import resolve_device
 from artstyle.engine.stylizer import Step, Stylizer, finish_image
-from artstyle.errors import ArtstyleError, NonFiniteLossError
-from artstyle.files import atomic_write_bytes, atomic_write_files
+from artstyle.errors import ArtstyleError
+from artstyle.files import atomic_write_bytes
 from artstyle.images.decode import load_image
 from artstyle.images.encode import encode_image
-from artstyle.runs.record import Source, json_bytes, sidecar_data, sidecar_path
+from artstyle.runs.jobs import JobOptions, RunFailed, run_job
+from artstyle.runs.record import Source
 from artstyle.runs.timing import Timings, setup_key
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
@@ -64,27 +69,28 @@ def main(tasks: Any, events: Any, cancel: Any, init: str | None = None) -> None:
             continue
         if task is None:
             return
-        event, data = run_task(task, events, cancel, cache)
-        events.put((event, task["id"], data))
+        events.put(run_task(task, events, SharedFlags(cancel, task["seq"]), cache))
 
 
-def run_task(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, Stylizer]) -> tuple[str, dict]:
-    """One job, from ``started`` to its final (event, data): the worker process's and a Ray
+def run_task(task: dict[str, Any], events: Any, flags: CancelFlag, cache: dict[str, Stylizer]) -> Finished:
+    """One job, from :class:`Started` to its :class:`Finished`: the worker process's and a Ray
     task's (:mod:`artstyle.apps.web.executors`) one way to run it. Never raises for the job's own
     problems: a bad input is ``failed`` with its message, and so is a bug (with its name)."""
-    events.put(("started", task["id"], {"time": time.time()}))
+    if flags.cancelled():  # (cancelled while it waited for a worker)
+        status = Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+        return Finished(task["id"], status, {"message": "cancelled before it started", "has_image": False})
+    events.put(Started(task["id"]))
     try:
         if task["kind"] == "experiment":
-            event, data = _experiment(task, events, cancel)
+            status, data = _experiment(task, events, flags)
         else:
-            event, data = _stylize(task, events, cancel, cache)
-    except ArtstyleError as e:
-        event, data = "failed", {"message": str(e)}
+            status, data = _stylize(task, events, flags, cache)
+    except ArtstyleError as e:  # (in the page's words: a setting is its field's label)
+        status, data = Status.FAILED, {"message": e.worded(label)}
     except Exception as e:  # a bug must not take the worker down: report it on the job
         traceback.print_exc()
-        event, data = "failed", {"message": f"internal error: {type(e).__name__}: {e}"}
-    data["time"] = time.time()
-    return event, data
+        status, data = Status.FAILED, {"message": f"internal error: {type(e).__name__}: {e}"}
+    return Finished(task["id"], status, data)
 
 
 def _eta(step: Step, plan: Plan) -> tuple[float, float]:
@@ -94,8 +100,10 @@ def _eta(step: Step, plan: Plan) -> tuple[float, float]:
     return frac, left
 
 
-def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, Stylizer]) -> tuple[str, dict]:
-    job_id, seq, folder = task["id"], task["seq"], Path(task["dir"])
+def _stylize(
+    task: dict[str, Any], events: Any, flags: CancelFlag, cache: dict[str, Stylizer]
+) -> tuple[Status, dict[str, Any]]:
+    job_id, folder = task["id"], Path(task["dir"])
     cfg = from_dict(task["config"])
     photo, painting = used_sides(cfg)
     content = load_image(task["content"], photo)
@@ -115,8 +123,7 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
     def on_step(step: Step) -> None:
         frac, left = _eta(step, plan)
         events.put(
-            (
-                "progress",
+            Progress(
                 job_id,
                 {
                     "iteration": step.iteration,
@@ -137,25 +144,31 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
             image = finish_image(step.output, content, cfg)
             atomic_write_bytes(folder / "preview.png", encode_image(image, "x.png"), overwrite=True)
             last_preview[0], last_preview[1] = now, last_preview[1] + 1
-            events.put(("preview", job_id, {"n": last_preview[1], "iteration": step.iteration}))
-        if cancel[0] == seq or os.getppid() != parent:
-            raise KeyboardInterrupt  # Stylizer.stylize keeps the image so far
+            events.put(Preview(job_id, last_preview[1], step.iteration))
 
-    def sources() -> tuple[Source, list[Source]]:
-        metas = [task["content_meta"], *task["styles_meta"]]
-        images = [content, *styles]
-        made = [Source(im, m["name"], m.get("sha256", "")) for im, m in zip(images, metas, strict=True)]
-        return made[0], made[1:]
-
+    metas = [task["content_meta"], *task["styles_meta"]]
+    sources = [
+        Source(im, m["name"], m.get("sha256", "")) for im, m in zip([content, *styles], metas, strict=True)
+    ]
+    opts = JobOptions(
+        overwrite=True,  # (the job's own folder)
+        progress=False,
+        extra={"studio_job": task["id"], "style_masks": task.get("mask_ids", [])},
+        masks=masks,
+        stylizer=stylizer,
+        plan=plan,
+        on_step=on_step,
+        cancelled=lambda: flags.cancelled() or os.getppid() != parent,
+        ctrl_c=False,  # (the manager stops the worker: see the module)
+        command=["artstyle serve"],
+    )
     try:
-        result = stylizer.stylize(content, callback=on_step, masks=masks, plan=plan)
+        result = run_job(sources[0], sources[1:], folder / "result.png", cfg, opts)
     except KeyboardInterrupt:  # cancelled before the first iteration: nothing to keep
-        return "cancelled", {"message": "cancelled before the first iteration", "has_image": False}
-    except NonFiniteLossError as e:
-        if e.last_good is not None:
-            _write(folder, e.last_good, None, cfg, sources(), task, str(e), getattr(e, "history", []))
-        return "failed", {"message": str(e), "has_image": e.last_good is not None}
-    _write(folder, result.image, result, cfg, sources(), task)
+        status = Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+        return status, {"message": "cancelled before the first iteration", "has_image": False}
+    except RunFailed as e:
+        return Status.FAILED, {"message": e.reason, "has_image": e.image is not None}
     if not result.interrupted and task.get("timings"):  # (this machine's speed, for the estimates)
         timings = Timings(task["timings"])
         timings.record(
@@ -169,37 +182,18 @@ def _stylize(task: dict[str, Any], events: Any, cancel: Any, cache: dict[str, St
         "iterations": len(result.history),
     }
     if result.interrupted:
-        if cancel[1]:
-            return "interrupted", {**data, "message": "stopped when the server stopped"}
-        return "cancelled", {**data, "message": "cancelled"}
-    return "done", data
+        if flags.stopping():
+            return Status.INTERRUPTED, {**data, "message": "stopped when the server stopped"}
+        return Status.CANCELLED, {**data, "message": "cancelled"}
+    return Status.DONE, data
 
 
-def _write(
-    folder: Path,
-    image: Any,
-    result: Any,
-    cfg: StyleConfig,
-    srcs: tuple[Source, list[Source]],
-    task: dict[str, Any],
-    error: str = "",
-    history: list[dict[str, Any]] | None = None,
-) -> None:
-    content, styles = srcs
-    extra = {"studio_job": task["id"], "style_masks": task.get("mask_ids", [])}
-    data = sidecar_data("result.png", result, cfg, content, styles, extra, error=error, history=history)
-    data["command"] = ["artstyle serve"]
-    out = folder / "result.png"
-    files = {out: encode_image(image, out), sidecar_path(out): json_bytes(data)}
-    atomic_write_files(files, overwrite=True)  # (both or neither)
-
-
-def _experiment(task: dict[str, Any], events: Any, cancel: Any) -> tuple[str, dict]:
+def _experiment(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[Status, dict[str, Any]]:
     """Run a shipped experiment on the chosen images into ``run/``; its report.html is the result."""
     from artstyle.apps.study.experiment import load_experiment, plan
     from artstyle.apps.study.runner import run_experiment
 
-    job_id, seq, out = task["id"], task["seq"], Path(task["dir"]) / "run"
+    job_id, out = task["id"], Path(task["dir"]) / "run"
     exp = load_experiment(
         task["experiment"], content=task["contents"], style=task["styles"], quick=task.get("quick", False)
     )
@@ -210,15 +204,14 @@ def _experiment(task: dict[str, Any], events: Any, cancel: Any) -> tuple[str, di
     def watch() -> None:  # progress from the finished runs' sidecars; cancel as one Ctrl-C
         sent = False
         while not stop.wait(0.25):
-            if cancel[0] == seq and not sent:
+            if flags.cancelled() and not sent:
                 _thread.interrupt_main()  # (once: a second would cut the report short)
                 sent = True
             done = len(list((out / "images").glob("*.json"))) if (out / "images").is_dir() else 0
             spent = time.monotonic() - t0
             frac = done / total if total else 1.0
             events.put(
-                (
-                    "progress",
+                Progress(
                     job_id,
                     {
                         "runs_done": done,
@@ -245,9 +238,10 @@ def _experiment(task: dict[str, Any], events: Any, cancel: Any) -> tuple[str, di
             time.sleep(0)  # a last simulated Ctrl-C lands here, not in the next job
     report = (out / "report.html").is_file()
     if outcomes is None:
-        return "cancelled", {"message": "cancelled", "report": report, "has_image": False}
+        status = Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+        return status, {"message": "cancelled", "report": report, "has_image": False}
     failed = [f"{o.spec.pair} {o.spec.variant.name}: {o.message}" for o in outcomes if o.status == "failed"]
     data = {"report": report, "runs": len(outcomes), "failed": failed, "has_image": False}
     if failed:
         data["message"] = f"{len(failed)} of {len(outcomes)} runs failed; first: {failed[0]}"
-    return "done", data
+    return Status.DONE, data

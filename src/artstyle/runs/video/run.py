@@ -25,7 +25,7 @@ from tqdm import tqdm
 from artstyle.config import StyleConfig, VideoOptions
 from artstyle.engine.objective import Term
 from artstyle.engine.stylizer import Stylizer
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, setting
 from artstyle.files import (
     OutputExistsError,
     atomic_write_bytes,
@@ -153,8 +153,8 @@ def stylize_video(
             records = [r for r in old.get("frames", []) if isinstance(r, dict)]  # the same job: resume
         elif any(frames_dir.iterdir()) and not overwrite:
             raise ArtstyleError(
-                f"{frames_dir}: exists and holds something else; pass --overwrite to replace its frames, "
-                "or choose another output"
+                f"{frames_dir}: exists and holds something else; pass {setting('overwrite')} to replace "
+                "its frames, or choose another output"
             )
         else:
             fresh = True

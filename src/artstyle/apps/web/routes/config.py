@@ -1,4 +1,5 @@
-"""The settings: ``GET /api/config`` (schema, presets, limits), ``POST /api/config/check``."""
+"""The settings: ``GET /api/config`` (schema, presets, limits, the job statuses),
+``POST /api/config/check``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from artstyle.apps.web.events import FINISHED, Status
 from artstyle.apps.web.routes.common import LimitsDep, read_json
 from artstyle.apps.web.settings import check_settings
 from artstyle.config import schema
@@ -16,7 +18,8 @@ router = APIRouter(prefix="/api/config")
 
 @router.get("")
 async def config(limits: LimitsDep) -> dict[str, Any]:
-    return {**schema(), "limits": asdict(limits)}
+    statuses = {"all": [str(x) for x in Status], "finished": sorted(str(x) for x in FINISHED)}
+    return {**schema(), "limits": asdict(limits), "statuses": statuses}
 
 
 @router.post("/check")

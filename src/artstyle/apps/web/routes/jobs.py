@@ -27,7 +27,7 @@ from artstyle.apps.web.routes.common import (
     public_image,
     read_form,
 )
-from artstyle.apps.web.settings import check_settings, studio_words
+from artstyle.apps.web.settings import check_settings, label
 from artstyle.apps.web.store import TIMINGS, NotFound, Store, display_name
 from artstyle.config import StyleConfig
 from artstyle.engine.masks import as_masks
@@ -99,9 +99,9 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
     try:
         plan = preflight(sizes[0], sizes[1:], req.cfg, device, bool(req.masks))
     except OverMemory as e:  # (it would not fit now: what it would cost, and why not)
-        plan, error = e.plan, studio_words(str(e))
+        plan, error = e.plan, e.worded(label)
     except ArtstyleError as e:  # (not even in tiles)
-        return {"seconds": None, "basis": None, "memory_gb": None, "error": studio_words(str(e))}
+        return {"seconds": None, "basis": None, "memory_gb": None, "error": e.worded(label)}
     out: dict[str, Any] = {
         **timings.estimate(plan, setup_key(req.cfg, device.type)).describe(),
         "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),

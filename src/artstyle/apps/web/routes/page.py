@@ -10,7 +10,9 @@ from fastapi.responses import Response
 from artstyle.apps.web.guard import COOKIE
 from artstyle.apps.web.store import NotFound
 
-STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+#: The files served under /static/: the page's ES modules (main.js imports the rest) and its style.
+MODULES = ("main", "common", "settings", "images", "jobs", "viewer")
+STATIC = {**{f"{m}.js": "text/javascript" for m in MODULES}, "app.css": "text/css"}
 
 router = APIRouter()
 
