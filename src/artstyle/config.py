@@ -679,7 +679,9 @@ def schema() -> dict[str, Any]:
     return {
         "fields": out,
         "presets": {name: preset(name).to_dict() for name in PRESETS},
-        "strength_curve": [list(point) for point in STRENGTH_CURVE],
+        # the multiplier at every half percent, so that the page looks it up (the curve is
+        # interpolated in one place: strength_multiplier)
+        "strength_multipliers": [strength_multiplier(k / 2) for k in range(201)],
     }
 
 

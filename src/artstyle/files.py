@@ -211,3 +211,14 @@ def _place(p: Path, tmp: str, overwrite: bool) -> str | None:
         return backup
     except OSError as e:
         raise storage_error(p, e) from None
+
+
+def probe_writable(folder: Path, where: object) -> None:
+    """Write and remove a file in ``folder``, the only honest test that it can be written; an
+    ArtstyleError naming ``where`` (the output that needs it) when it cannot."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".artstyle-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ArtstyleError(f"{where}: folder {folder} is not writable ({e.strerror or e})") from None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from artstyle.errors import ArtstyleError
-from artstyle.files import OutputExistsError, atomic_write_bytes, check_not_input
+from artstyle.files import OutputExistsError, atomic_write_bytes, check_not_input, probe_writable
 
 #: Output formats we write, by file suffix.
 SAVE_FORMATS = {
@@ -63,12 +62,7 @@ def check_writable(
         raise ArtstyleError(f"{p}: folder {parent} does not exist")
     if not parent.is_dir():
         raise ArtstyleError(f"{p}: {parent} is a file, not a folder")
-    try:  # the only honest test of writability is to write
-        fd, probe = tempfile.mkstemp(prefix=".artstyle-", suffix=".probe", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ArtstyleError(f"{p}: folder {parent} is not writable ({e.strerror or e})") from None
+    probe_writable(parent, p)
     return p
 
 

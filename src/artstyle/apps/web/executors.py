@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import multiprocessing as mp
 import queue
 import re
@@ -28,10 +27,8 @@ from typing import Any
 
 from artstyle.apps.web import worker
 from artstyle.apps.web.events import ActorFlags, CancelBoard, Event, Finished, Preview, Status
-from artstyle.config import from_dict
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes, atomic_write_files
-from artstyle.runs.timing import Timings, setup_key
 
 
 class LocalExecutor:
@@ -39,6 +36,8 @@ class LocalExecutor:
     that dies is replaced and its job reported lost."""
 
     capacity = 1
+    #: The torch threads a job has (None: torch's default), part of a speed's setup key.
+    threads: int | None = None
 
     def __init__(self, worker_init: str | None = None) -> None:
         self.worker_init = worker_init
@@ -119,6 +118,7 @@ class RayExecutor:
         )
         self.refs: dict[str, tuple[Any, Path, dict[str, Any]]] = {}
         self.capacity = 1
+        self.threads = cpus_per_job
         self.started = False
 
     def start(self) -> None:
@@ -178,7 +178,7 @@ class RayExecutor:
         return event
 
     def _finish(self, ray: Any, job_id: str) -> Finished:
-        ref, folder, task = self.refs.pop(job_id)
+        ref, folder, _ = self.refs.pop(job_id)
         self.board.forget.remote(job_id)
         try:
             r = ray.get(ref)
@@ -196,16 +196,6 @@ class RayExecutor:
             atomic_write_files(files, overwrite=True)
         except ArtstyleError as e:
             return Finished(job_id, Status.FAILED, {"message": str(e)})
-        side = r["files"].get("result.png.json")
-        if done.status == Status.DONE and side and task.get("timings"):
-            with contextlib.suppress(Exception):
-                record = json.loads(side)
-                cfg = from_dict(record["config"])
-                Timings(task["timings"]).record(
-                    setup_key(cfg, record.get("device", "cpu"), self.cpus_per_job),
-                    record["history"],
-                    record["timings"]["total_s"],
-                )
         return done
 
     def lost(self) -> list[tuple[str, str]]:
@@ -263,7 +253,7 @@ def _studio_task(
                 task[key] = [local[p] for p in value]
         folder = here / "job"
         folder.mkdir()
-        task = {**task, "dir": str(folder), "timings": None}
+        task = {**task, "dir": str(folder)}
         finished = worker.run_task(task, _Forward(events, folder), ActorFlags(board, task["id"]), _CACHE)
         files = {
             str(p.relative_to(folder)): p.read_bytes()

@@ -11,6 +11,7 @@ its image; queued jobs are queued again.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import threading
 import time
@@ -21,8 +22,10 @@ from artstyle.apps.web import QUEUE_LIMIT
 from artstyle.apps.web.events import FINISHED, Event, Finished, Preview, Progress, Started, Status
 from artstyle.apps.web.executors import LocalExecutor, RayExecutor
 from artstyle.apps.web.store import TIMINGS, NotFound, Store, log, new_id
+from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.runs.record import json_safe
+from artstyle.runs.timing import Timings, setup_key
 
 #: At most this many points of a loss curve are kept (thinned evenly as it grows).
 CURVE_POINTS = 600
@@ -140,7 +143,6 @@ class Manager:
             self.running.add(job_id)
             task = {**rec["task"], "id": job_id, "seq": self.seq, "kind": rec["kind"]}
             task["dir"] = str(self.store.job_dir(job_id))
-            task["timings"] = str(self.store.root / TIMINGS)
             self.executor.run(task)
             self._touch(rec)
 
@@ -171,6 +173,21 @@ class Manager:
             rec.update(data)
             self.running.discard(event.job)
             self._save(rec, force=True)
+            if event.status == Status.DONE and rec.get("kind") == "stylize":
+                self._record_speed(rec)
+
+    def speed_key(self, cfg: StyleConfig, device: str) -> str:
+        """The setup a run's speed is kept under (:mod:`artstyle.runs.timing`): this studio's
+        executor's threads a job, so that an estimate reads what its jobs measured."""
+        return setup_key(cfg, device, self.executor.threads)
+
+    def _record_speed(self, rec: dict[str, Any]) -> None:
+        """This machine's speed, from a finished job's sidecar, for the estimates before Start (the
+        one place it is recorded, wherever the job ran; a cache: trouble costs one estimate)."""
+        with contextlib.suppress(Exception):
+            side = json.loads(self.store.job_file(rec["id"], "result.png.json").read_text())
+            key = self.speed_key(from_dict(side["config"]), side.get("device", "cpu"))
+            Timings(self.store.root / TIMINGS).record(key, side["history"], side["timings"]["total_s"])
 
     def _touch(self, rec: dict[str, Any]) -> None:
         rec["version"] = rec.get("version", 0) + 1

@@ -37,7 +37,6 @@ from artstyle.config import from_dict
 from artstyle.engine.masks import as_masks
 from artstyle.engine.plan import Plan
 from artstyle.engine.pyramid import used_sides
-from artstyle.engine.runtime import resolve_device
 from artstyle.engine.stylizer import Step, Stylizer, finish_image
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes
@@ -45,7 +44,6 @@ from artstyle.images.decode import load_image
 from artstyle.images.encode import encode_image
 from artstyle.runs.jobs import JobOptions, RunFailed, run_job
 from artstyle.runs.record import Source
-from artstyle.runs.timing import Timings, setup_key
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
 PREVIEW_SECONDS = 1.0
@@ -169,11 +167,6 @@ def _stylize(
         return status, {"message": "cancelled before the first iteration", "has_image": False}
     except RunFailed as e:
         return Status.FAILED, {"message": e.reason, "has_image": e.image is not None}
-    if not result.interrupted and task.get("timings"):  # (this machine's speed, for the estimates)
-        timings = Timings(task["timings"])
-        timings.record(
-            setup_key(cfg, resolve_device(cfg.device).type), result.history, result.timings["total_s"]
-        )
     final = result.history[-1] if result.history else {}
     data = {
         "has_image": True,

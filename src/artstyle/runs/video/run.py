@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +31,7 @@ from artstyle.files import (
     atomic_write_files,
     check_name,
     check_not_input,
+    probe_writable,
 )
 from artstyle.images.encode import encode_image
 from artstyle.images.geometry import fit_long_side, to_tensor
@@ -69,12 +69,7 @@ def _check_folder(folder: Path) -> None:
     parent = folder if folder.is_dir() else folder.parent
     if not parent.is_dir():
         raise ArtstyleError(f"{folder}: folder {parent} does not exist")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".artstyle-", suffix=".probe", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ArtstyleError(f"{parent}: cannot write here ({e.strerror or e})") from None
+    probe_writable(parent, folder)
 
 
 def _clear_frames(frames_dir: Path, keep: int = 0) -> None:

@@ -35,7 +35,7 @@ from artstyle.engine.plan import estimate_memory
 from artstyle.engine.runtime import OverMemory, available_memory, resolve_device
 from artstyle.engine.stylizer import preflight
 from artstyle.errors import ArtstyleError, StorageError
-from artstyle.runs.timing import Timings, setup_key
+from artstyle.runs.timing import Timings
 
 router = APIRouter(prefix="/api/jobs")
 groups = APIRouter(prefix="/api/groups")
@@ -91,7 +91,9 @@ async def _read_stylize(form: Any, store: Store, limits: Limits) -> StylizeForm:
     return StylizeForm(contents, skipped, styles, masks, preset_name, cfg)
 
 
-def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> dict[str, Any]:
+def _estimate(
+    req: StylizeForm, content: dict[str, Any], timings: Timings, manager: Manager
+) -> dict[str, Any]:
     """Time and peak memory of one photo's run, before it starts (a refusal is its ``error``)."""
     device = resolve_device(req.cfg.device)
     sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
@@ -103,7 +105,7 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
     except ArtstyleError as e:  # (not even in tiles)
         return {"seconds": None, "basis": None, "memory_gb": None, "error": e.worded(label)}
     out: dict[str, Any] = {
-        **timings.estimate(plan, setup_key(req.cfg, device.type)).describe(),
+        **timings.estimate(plan, manager.speed_key(req.cfg, device.type)).describe(),
         "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),
         "size": list(plan.full),
         "tiled": plan.tiled,
@@ -115,13 +117,15 @@ def _estimate(req: StylizeForm, content: dict[str, Any], timings: Timings) -> di
 
 
 @router.post("/estimate")
-async def estimate(request: Request, store: StoreDep, limits: LimitsDep) -> dict[str, Any]:
+async def estimate(
+    request: Request, store: StoreDep, manager: ManagerDep, limits: LimitsDep
+) -> dict[str, Any]:
     """What Start would cost: per photo and in all, seconds (this machine's measured speed, or a
     prior before its first run) and peak memory; ``error`` when a run cannot fit."""
     form = await read_form(request, files=limits.queue_limit + 2 * limits.max_styles)
     req = await _read_stylize(form, store, limits)
     timings = Timings(store.root / TIMINGS)
-    each = [await run_in_threadpool(_estimate, req, c, timings) for c in req.contents]
+    each = [await run_in_threadpool(_estimate, req, c, timings, manager) for c in req.contents]
     available = available_memory()
     known = [e for e in each if e["seconds"] is not None]
     return {
@@ -155,7 +159,7 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
     timings = Timings(store.root / TIMINGS)
     jobs = []
     for content in req.contents:  # (every photo is checked before any is queued)
-        est = await run_in_threadpool(_estimate, req, content, timings)
+        est = await run_in_threadpool(_estimate, req, content, timings, manager)
         if est.get("error"):  # (the one check before it is queued: it fits, in tiles or not)
             raise ArtstyleError(est["error"])
         mask_paths = [str(store.image_path(m["id"])) for m in req.masks]

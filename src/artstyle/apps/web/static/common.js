@@ -58,4 +58,4 @@ export function duration(s) {
 
 
 // Whether a job status is final, as the server's schema lists them (GET /api/config: statuses).
-export function finished(status) { return state.schema.statuses.finished.includes(status); }
+export function isFinished(status) { return state.schema.statuses.finished.includes(status); }

@@ -1,5 +1,5 @@
 // artstyle studio: The jobs: start, follow one (events), the list, batches and the gallery.
-import { $, api, duration, el, finished, fmt, q, state } from "./common.js";
+import { $, api, duration, el, fmt, isFinished, q, state } from "./common.js";
 import { jobForm, updateStart } from "./settings.js";
 import { card } from "./viewer.js";
 
@@ -73,12 +73,12 @@ export function title(job) {
 export function showJob(job) {
   $("cur-title").textContent = title(job);
   const st = $("cur-status");
-  st.textContent = job.status === "queued" ? `queued, position ${job.position}` : (job.cancelling && !finished(job.status) ? "cancelling…" : job.status);
+  st.textContent = job.status === "queued" ? `queued, position ${job.position}` : (job.cancelling && !isFinished(job.status) ? "cancelling…" : job.status);
   st.className = "badge " + job.status;
-  $("cancel").disabled = finished(job.status);
+  $("cancel").disabled = isFinished(job.status);
   $("cancel").onclick = () => api(`/api/jobs/${job.id}`, { method: "DELETE" }).then(refreshJobs, (e) => alert(e.message));
   const p = job.progress || {};
-  $("bar").value = finished(job.status) && job.status === "done" ? 1 : (p.fraction || 0);
+  $("bar").value = isFinished(job.status) && job.status === "done" ? 1 : (p.fraction || 0);
   const lines = [];
   if (p.iteration !== undefined) {
     lines.push(`iteration ${p.iteration}/${p.total} · level ${p.scale}/${p.scales} (${(p.size || []).join("×")})`);
@@ -86,8 +86,8 @@ export function showJob(job) {
     lines.push(`loss ${fmt(l.total)} · content ${fmt(l.content)} · style ${fmt(l.style)} · tv ${fmt(l.tv)}`);
   }
   if (p.runs !== undefined) lines.push(`runs ${p.runs_done}/${p.runs}`);
-  if (p.elapsed_s !== undefined && !finished(job.status)) lines.push(`elapsed ${duration(p.elapsed_s)} · ETA ${duration(p.eta_s)}`);
-  if (finished(job.status)) {
+  if (p.elapsed_s !== undefined && !isFinished(job.status)) lines.push(`elapsed ${duration(p.elapsed_s)} · ETA ${duration(p.eta_s)}`);
+  if (isFinished(job.status)) {
     if (job.seconds !== undefined) lines.push(`took ${duration(job.seconds)}`);
     if (job.message) lines.push(job.message);
     if (job.report) lines.push("report ready (see the gallery)");
@@ -123,7 +123,7 @@ export async function refreshJobs() {
   let jobs;
   try { jobs = await api("/api/jobs"); } catch (e) { $("server").textContent = e.message; return; }
   $("server").textContent = "";
-  const active = jobs.filter((j) => !finished(j.status));
+  const active = jobs.filter((j) => !isFinished(j.status));
   const queue = $("queue");
   queue.textContent = "";
   for (const j of active.slice().reverse()) {
@@ -136,7 +136,7 @@ export async function refreshJobs() {
     const running = active.find((j) => j.status === "running") || active[active.length - 1];
     if (running) track(running);
   }
-  const done = jobs.filter((j) => finished(j.status));
+  const done = jobs.filter((j) => isFinished(j.status));
   renderGroups(jobs);
   const key = done.map((j) => j.id + ":" + j.version).join(",");
   if (key !== state.jobsKey) { state.jobsKey = key; renderGallery(done); }
@@ -148,7 +148,7 @@ export function renderGroups(jobs) { // batches: one line each, with their count
   const box = $("groups");
   box.textContent = "";
   for (const [id, members] of groups) {
-    const finished = members.filter((j) => finished(j.status)).length;
+    const finished = members.filter((j) => isFinished(j.status)).length;
     const size = members[0].group_size || members.length;
     const open = finished < members.length;
     box.append(el("div", { class: "group row", "data-group": id },

@@ -5,17 +5,9 @@ import { start, title } from "./jobs.js";
 
 // ---- the simple panel: strength, size, colours, quality versus time --------------------------------
 
-export function strengthMultiplier(s) { // the config's STRENGTH_CURVE, interpolated as the config does
-  const pts = state.schema.strength_curve;
-  if (s <= pts[0][0]) return pts[0][1];
-  for (let i = 1; i < pts.length; i++) {
-    const [s0, m0] = pts[i - 1], [s1, m1] = pts[i];
-    if (s <= s1) {
-      const t = (s - s0) / (s1 - s0);
-      return m0 === 0 ? m1 * t : Math.exp(Math.log(m0) + t * (Math.log(m1) - Math.log(m0)));
-    }
-  }
-  return pts[pts.length - 1][1];
+export function strengthMultiplier(s) { // the server's multiplier at the nearest half percent
+  const table = state.schema.strength_multipliers;
+  return table[Math.min(table.length - 1, Math.max(0, Math.round(s * 2)))];
 }
 
 export function buildSimple() {
