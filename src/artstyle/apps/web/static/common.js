@@ -59,3 +59,9 @@ export function duration(s) {
 
 // Whether a job status is final, as the server's schema lists them (GET /api/config: statuses).
 export function isFinished(status) { return state.schema.statuses.finished.includes(status); }
+
+// A job's name: its photo and paintings, or its experiment.
+export function title(job) {
+  if (job.kind === "experiment") return `experiment: ${job.experiment}`;
+  return `${job.content ? job.content.name : "?"} × ${(job.styles || []).map((s) => s.name).join(" + ")}`;
+}

@@ -1,7 +1,6 @@
 // artstyle studio: The photos and paintings: uploads, the library, the chosen rows.
-import { $, api, el, imageUrl, state } from "./common.js";
-import { title } from "./jobs.js";
-import { scheduleCheck, scheduleEstimate, settings, updateStart } from "./settings.js";
+import { $, api, el, imageUrl, state, title } from "./common.js";
+import { scheduleCheck, scheduleEstimate, updateStart } from "./settings.js";
 
 // ---- images -----------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // artstyle studio: The jobs: start, follow one (events), the list, batches and the gallery.
-import { $, api, duration, el, fmt, isFinished, q, state } from "./common.js";
+import { $, api, duration, el, fmt, isFinished, q, state, title } from "./common.js";
 import { jobForm, updateStart } from "./settings.js";
 import { card } from "./viewer.js";
 
@@ -63,11 +63,6 @@ export function track(job) {
     });
   }
   es.onerror = () => { if (es.readyState === EventSource.CLOSED) state.source = null; };
-}
-
-export function title(job) {
-  if (job.kind === "experiment") return `experiment: ${job.experiment}`;
-  return `${job.content ? job.content.name : "?"} × ${(job.styles || []).map((s) => s.name).join(" + ")}`;
 }
 
 export function showJob(job) {
@@ -165,6 +160,6 @@ export function renderGallery(jobs) {
   box.textContent = "";
   $("gallery-empty").hidden = jobs.length > 0;
   state.viewList = jobs.filter((j) => j.has_image && j.content);
-  for (const j of jobs) box.append(card(j));
+  for (const j of jobs) box.append(card(j, refreshJobs));
 }
 

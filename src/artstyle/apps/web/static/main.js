@@ -1,6 +1,6 @@
 // artstyle studio: The page starts here: it reads the config (schema, presets, limits, job statuses) and wires the
 // controls.
-import { $, PRESET_LABELS, api, el, state } from "./common.js";
+import { $, api, el, PRESET_LABELS, state } from "./common.js";
 import { addPainting, dropZone, loadLibrary, setPhoto, setPhotos, upload } from "./images.js";
 import { refreshJobs, start, startExperiment } from "./jobs.js";
 import { buildForm, buildSimple, fillForm, simpleValues, updateStart } from "./settings.js";

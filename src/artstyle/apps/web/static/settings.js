@@ -1,7 +1,6 @@
 // artstyle studio: The settings: the simple panel (strength, size, colours, quality), the form generated from the
 // config's schema, the checks and the estimate before Start.
-import { $, HIDDEN_FIELDS, SIZES, api, duration, el, fmt, state } from "./common.js";
-import { start, title } from "./jobs.js";
+import { $, api, duration, el, fmt, HIDDEN_FIELDS, SIZES, state, title } from "./common.js";
 
 // ---- the simple panel: strength, size, colours, quality versus time --------------------------------
 

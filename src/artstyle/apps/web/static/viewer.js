@@ -1,8 +1,7 @@
 // artstyle studio: The viewer: a result large, before/after at full width, 1:1, keyboard; the gallery's cards.
-import { $, api, duration, el, fmt, imageUrl, q, state } from "./common.js";
+import { $, api, duration, el, fmt, imageUrl, q, state, title } from "./common.js";
 import { renderPaintings, setPhoto } from "./images.js";
-import { refreshJobs, title } from "./jobs.js";
-import { fillForm, settings } from "./settings.js";
+import { fillForm } from "./settings.js";
 
 // ---- the viewer: a result large, before/after at full width, 1:1, keyboard ----------------------
 
@@ -84,7 +83,7 @@ export function compare(j) {
   return el("div", { class: "compare", title: "slide to compare with the photo" }, result, photo, slider);
 }
 
-export function card(j) {
+export function card(j, refresh) { // refresh: the list again, after a delete
   const s = j.settings || {};
   const l = j.losses || {};
   const facts = [];
@@ -111,7 +110,7 @@ export function card(j) {
   for (const a of links) buttons.append(a);
   buttons.append(el("button", {
     type: "button", text: "Delete", onclick: () => {
-      if (confirm("Delete this result?")) api(`/api/jobs/${j.id}`, { method: "DELETE" }).then(refreshJobs, (e) => alert(e.message));
+      if (confirm("Delete this result?")) api(`/api/jobs/${j.id}`, { method: "DELETE" }).then(refresh, (e) => alert(e.message));
     },
   }));
   return el("div", { class: "card", "data-job": j.id },
