@@ -252,7 +252,7 @@ def test_tiles_that_cannot_work_are_one_line_before_any_work(tmp_path, photo, pa
     out = tmp_path / "o.png"
     for flags, message in [
         (["--tile-size", "64"], "tile_size must be 0 (automatic) or at least 128 px"),
-        (["--size", "256", "--tile-size", "400"], "tile_size 400 is over the picture (256x213)"),
+        (["--size", "256", "--tile-size", "400"], "--tile-size 400 is over the picture (256x213)"),
         (["--size", "256", "--max-memory", "0.3"], "even one tile of 128 px"),
         (["--size", "256", "--tile-size", "200", "--max-memory", "0.6"], "a tile of 200 px"),
     ]:

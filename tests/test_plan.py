@@ -239,3 +239,28 @@ def test_detail_levels_with_masks_or_a_recipe_above_paint_size():
     steps = []
     Stylizer([stripes_image()], recipe).stylize(gradient_image(128, 96), callback=steps.append)
     assert {"anchor", "look"} <= set(steps[-1].losses)
+
+
+def test_the_plan_decides_each_detail_levels_terms():
+    """Anchor and look are decided once, in the plan: no anchor at detail_anchor 0, no look at
+    detail_style 0, with masks, or where a tile reduced to the painted size would be under 32 px."""
+    base = StyleConfig(**{**SMALL, "size": 256, "paint_size": 64, "scales": 1, "iterations": 4})
+    sizes = [stripes_image().size]
+    plan = plan_run((256, 192), sizes, base.replace(detail_anchor=10.0, detail_style=1.0))
+    first, *details = plan.levels
+    assert first.painted is None and first.anchor == 0.0 and first.look == 0.0
+    assert [lv.painted for lv in details] == [0, 0] and [lv.look for lv in details] == [2.0, 4.0]
+    assert [lv.anchor for lv in details] == [1.0, 1.0]  # (half the size ratio to the level below)
+    off = plan_run((256, 192), sizes, base.replace(detail_anchor=0.0, detail_style=0.0))
+    assert all(lv.anchor == 0.0 and lv.look == 0.0 for lv in off.levels)
+    square = base.replace(detail_style=1.0, tile_size=128)
+    tiled = plan_run((256, 256), sizes, square.replace(paint_size=128))
+    tile = min(tiled.levels[-1].passes[0].tiles[0].size)  # (a tile of 128 px at most)
+    assert tile / 2 >= 32 and tiled.levels[-1].look == 2.0  # (its tiles reduced twice are read)
+    small = plan_run((256, 256), sizes, square.replace(paint_size=32))
+    assert [lv.look for lv in small.levels] == [
+        0.0,
+        2.0,
+        4.0,
+        0.0,
+    ]  # (the last level's tiles / 8: under 32 px)
