@@ -1,6 +1,7 @@
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from artstyle.images import decode, demo
 from artstyle.images.decode import load_image
 from artstyle.images.encode import check_writable, save_image
 from artstyle.images.geometry import fit_long_side, to_image, to_tensor
-from tests.conftest import gradient_image
+from tests.conftest import gradient_image, stripes_image
 
 
 def _save(im, path, **kw):
@@ -297,3 +298,44 @@ def test_with_libvips_a_huge_png_or_tiff_is_shrunk_while_it_is_read(
     a, b = np.asarray(small, np.float32), np.asarray(pillow, np.float32)
     h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
     assert np.abs(a[:h, :w] - b[:h, :w]).mean() < 2  # the same picture either way
+
+
+_PEAK = """
+import resource, sys
+from tests.conftest import random_weights
+from artstyle.engine.runtime import WEIGHTS
+WEIGHTS.put("auto", "vgg19", random_weights("vgg19"))
+import artstyle
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+artstyle.stylize(sys.argv[1], [sys.argv[2]], size=64, scales=1, iterations=2, device="cpu")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_a_script_reads_a_huge_picture_as_economically_as_the_command(tmp_path):
+    """``artstyle.stylize(path, ...)`` decodes a path no larger than the run uses, as the command
+    does: a valid 16000 x 16000 PNG costs what a normal photo costs (it took 2 GB in full)."""
+    import subprocess
+    import sys
+
+    Image.MAX_IMAGE_PIXELS, saved = None, Image.MAX_IMAGE_PIXELS
+    try:
+        Image.new("1", (16000, 16000), 1).save(tmp_path / "huge.png")  # (a few hundred KB on disk)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    gradient_image(640, 480).save(tmp_path / "photo.png")
+    stripes_image().save(tmp_path / "painting.png")
+    root = Path(__file__).resolve().parents[1]
+    peaks = {}
+    for name in ("photo.png", "huge.png"):
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK, str(tmp_path / name), str(tmp_path / "painting.png")],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        peaks[name] = int(done.stdout.split()[-1]) / 1024  # MB (ru_maxrss is in KB on Linux)
+    # decoded in full the huge file alone would add 768 MB (16000^2 RGB); reduced, a few tens
+    assert peaks["huge.png"] < peaks["photo.png"] + 150, peaks

@@ -25,6 +25,7 @@ from artstyle.engine.masks import as_masks, mask_tensor
 from artstyle.engine.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.engine.painter import LocalPainter, TileJob, TilePainter
 from artstyle.engine.plan import Level, Plan, plan_run
+from artstyle.engine.pyramid import used_sides
 from artstyle.engine.runtime import (
     check_memory,
     get_weights,
@@ -138,9 +139,9 @@ def _initial(
     return x
 
 
-def as_styles(styles: Any) -> list[Image.Image]:
-    """The paintings as the CLI would load them (see :func:`images.as_image`): one path, PIL image
-    or numpy array, or a list of them."""
+def as_styles(styles: Any, need: int | None = None) -> list[Image.Image]:
+    """The paintings as the CLI would load them (see :func:`images.as_image`; ``need``: the longest
+    side a run uses them at): one path, PIL image or numpy array, or a list of them."""
     if styles is None or isinstance(styles, (str, os.PathLike, Image.Image, np.ndarray)):
         styles = [] if styles is None else [styles]
     try:
@@ -152,7 +153,7 @@ def as_styles(styles: Any) -> list[Image.Image]:
     if not styles:
         raise ArtstyleError("at least one style image is needed")
     named = [f"style {i + 1}" for i in range(len(styles))] if len(styles) > 1 else ["style"]
-    return [as_image(s, n) for s, n in zip(styles, named, strict=True)]
+    return [as_image(s, n, need) for s, n in zip(styles, named, strict=True)]
 
 
 def _as_config(config: StyleConfig | None, overrides: dict[str, Any]) -> StyleConfig:
@@ -178,7 +179,10 @@ class Stylizer:
         self, styles: Any, config: StyleConfig | None = None, *, log: Log = quiet, **settings: Any
     ) -> None:
         self.cfg = cfg = _as_config(config, settings)
-        self.styles = as_styles(styles)
+        #: The longest side a run uses the photo and the paintings at: a file given as a path is
+        #: decoded no larger than that, as the command line reads it (a huge file costs what it is used at)
+        self.photo_side, painting_side = used_sides(cfg)
+        self.styles = as_styles(styles, painting_side)
         cfg.check_paintings(len(self.styles))
         self.device = resolve_device(cfg.device)
         self.log = log
@@ -208,12 +212,13 @@ class Stylizer:
         """The plan of a run on ``content`` (a photo or its size), with ``masks`` or not, checked
         before any work (:func:`preflight`). Pass it to :meth:`stylize` so that it is made once
         per run."""
-        size = content if isinstance(content, tuple) else as_image(content, "content").size
-        return preflight(size, [s.size for s in self.styles], self.cfg, self.device, masks)
+        if not isinstance(content, tuple):
+            content = as_image(content, "content", self.photo_side).size
+        return preflight(content, [s.size for s in self.styles], self.cfg, self.device, masks)
 
     def start_image(self, content: Any) -> Image.Image:
         """The configured start (``initial``) for ``content``, at its size."""
-        content = as_image(content, "content")
+        content = as_image(content, "content", self.photo_side)
         content_in, styles_in = prepare_images(content, self.styles, self.cfg)
         c = to_tensor(content_in, self.device)
         gen = torch.Generator().manual_seed(self.cfg.seed)
@@ -246,8 +251,8 @@ class Stylizer:
         Raises NonFiniteLossError (with the last good output, or None when no iteration had a finite
         loss) if the loss stops being finite, and ArtstyleError when memory runs out.
         """
-        content = as_image(content, "content")
-        start = None if initial is None else as_image(initial, "initial")
+        content = as_image(content, "content", self.photo_side)
+        start = None if initial is None else as_image(initial, "initial", self.photo_side)
         if masks is not None:
             masks = as_masks(masks, len(self.styles))
         if plan is None:
@@ -281,7 +286,7 @@ class Stylizer:
         Ctrl-C ends the run early and returns the output so far, at full size, with
         ``interrupted=True``."""
         cfg, device = self.cfg, self.device
-        content = as_image(content, "content")
+        content = as_image(content, "content", self.photo_side)
         if plan is None:
             plan = self.plan(content.size, masks is not None)
         history: list[dict[str, Any]] = []

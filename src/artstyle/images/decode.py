@@ -285,13 +285,15 @@ def _bands(a: np.ndarray, with_start: bool = False, rows: int = 256) -> Iterator
         yield (i, a[i : i + rows]) if with_start else a[i : i + rows]
 
 
-def as_image(obj: object, name: str = "image") -> Image.Image:
+def as_image(obj: object, name: str = "image", need: int | None = None) -> Image.Image:
     """The one input normaliser of the CLI and the Python API: a path (str or PathLike), a Pillow
     image or a numpy array (H x W gray, H x W x 3 RGB, H x W x 4 RGBA; uint8, uint16 or float in
     0-1) becomes the same upright 8-bit RGB image that :func:`load_image` makes of a file, at
-    least 32 px a side. Anything else is an ArtstyleError naming ``name``."""
+    least 32 px a side. ``need``: the longest side the run uses it at (a huge file is decoded no
+    larger than it needs, as the command line reads it). Anything else is an ArtstyleError naming
+    ``name``."""
     if isinstance(obj, (str, os.PathLike)):
-        im = load_image(obj)
+        im = load_image(obj, need)
     elif isinstance(obj, Image.Image):
         try:
             im = to_rgb(obj)

@@ -57,17 +57,17 @@ def frame_files(folder: Path) -> list[Path]:
     return sorted((f for f in image_files(folder) if not f.name.startswith(".")), key=natural_key)
 
 
-def open_clip(path: str | os.PathLike[str], fps: float) -> Clip:
-    """A video file or a folder of frames (in natural order, timed at ``fps``). A file's frames
-    are turned upright by its display rotation (a phone's portrait clip), stretched to its sample
-    aspect ratio, and keep their presentation times (a phone's variable frame rate). Bad input is
-    one ArtstyleError."""
+def open_clip(path: str | os.PathLike[str], fps: float, need: int | None = None) -> Clip:
+    """A video file or a folder of frames (in natural order, timed at ``fps``; each frame decoded
+    no larger than ``need``, the longest side the run uses). A file's frames are turned upright by
+    its display rotation (a phone's portrait clip), stretched to its sample aspect ratio, and keep
+    their presentation times (a phone's variable frame rate). Bad input is one ArtstyleError."""
     p = Path(path)
     if p.is_dir():
         files = frame_files(p)
         if not files:
             raise ArtstyleError(f"{p}: no image files in this folder")
-        timed = ((load_image(f), n / fps) for n, f in enumerate(files))
+        timed = ((load_image(f, need), n / fps) for n, f in enumerate(files))
         return Clip(timed, fps, len(files), False, p)
     av, _ = libs()
     check_regular_file(p, "video")

@@ -153,7 +153,7 @@ def stylize_video(
             )
         else:
             fresh = True
-    clip = open_clip(source, opts.fps)  # (after the checks: nothing is decoded for a refused run)
+    clip = open_clip(source, opts.fps, cfg.size)  # (after the checks: nothing decoded for a refused run)
     frames_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
         _clear_frames(frames_dir)  # (--overwrite: exactly this video's frames, nothing of the old one)
