@@ -311,3 +311,42 @@ def test_a_client_that_leaves_mid_upload_is_not_an_error(
         asyncio.run(app(scope, receive, send))
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert sent and sent[0]["status"] < 500
+
+
+def test_a_read_only_data_folder_still_shows_its_gallery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The studio restarted on a data folder that cannot be written (a shared or archived gallery,
+    a disk remounted read-only): the gallery, thumbnails, results and downloads are served, from
+    memory where a thumbnail cannot be stored; only writes answer 503."""
+    import shutil
+
+    live = tmp_path / "live"
+    with client_for(live) as c:
+        photo = upload(c, png(gradient_image(seed=21))).json()
+        job = submit(c, QUICK).json()
+        assert wait(c, job["id"], finished)["status"] == "done"
+    archive = tmp_path / "archive"
+    shutil.copytree(live, archive)
+    for thumb in archive.glob("images/*.thumb.jpg"):  # (none made yet: each is made on request)
+        thumb.unlink()
+    from artstyle import files
+
+    def read_only(p: Path, data: bytes) -> str:
+        raise OSError(errno.EROFS, "Read-only file system", str(p))
+
+    monkeypatch.setattr(files, "_write_temp", lambda p, data: _storage(read_only, p, data))
+    with client_for(archive) as c:
+        images = c.get("/api/images").json()
+        assert photo["id"] in [m["id"] for m in images]
+        for m in images:
+            r = c.get(f"/api/images/{m['id']}?thumb=1")
+            assert r.status_code == 200 and r.content.startswith(b"\xff\xd8"), (m["id"], r.text[:200])
+            assert Image.open(io.BytesIO(r.content)).size[0] <= 320
+        again = c.get(f"/api/images/{photo['id']}?thumb=1")  # (from memory now)
+        assert again.status_code == 200 and not list(archive.glob("images/*.thumb.jpg"))
+        rec = c.get(f"/api/jobs/{job['id']}").json()
+        assert rec["status"] == "done" and rec["has_image"]
+        assert c.get(f"/api/jobs/{job['id']}/image").content.startswith(b"\x89PNG")
+        assert c.get(f"/api/jobs/{job['id']}/sidecar").json()["output"] == "result.png"
+        assert "cannot be written" in one_line_error(upload(c, png(gradient_image(seed=22))), 503)

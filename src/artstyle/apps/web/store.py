@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from PIL import Image
 
 from artstyle.apps.web import MAX_SIDE, MAX_UPLOAD_PIXELS
 from artstyle.apps.web.events import Status
-from artstyle.errors import ArtstyleError, storage_error
+from artstyle.errors import ArtstyleError, StorageError, storage_error
 from artstyle.files import atomic_write_bytes
 from artstyle.images.decode import decode_image
 from artstyle.images.demo import default_content, default_style
@@ -58,6 +59,8 @@ DEMOS = {
     "demo-painting": ("built-in painting", default_style),
 }
 THUMB = 320
+#: Thumbnails kept in memory when the data folder cannot be written.
+THUMBS_IN_MEMORY = 512
 KINDS = ("stylize", "experiment")
 #: The measured speeds of this machine (:mod:`artstyle.runs.timing`), beside the jobs.
 TIMINGS = "timings.json"
@@ -97,6 +100,7 @@ class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
         self._by_sha: dict[str, str] | None = None  # upload sha256 -> image id, read once
+        self._thumbs: OrderedDict[str, bytes] = OrderedDict()  # (a read-only folder's thumbnails)
         try:
             for sub in ("images", "jobs"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -204,20 +208,33 @@ class Store:
             with contextlib.suppress(ArtstyleError):
                 self.ensure_demos()
 
-    def thumbnail(self, image_id: str) -> Path:
+    def thumbnail(self, image_id: str) -> bytes:
+        """A JPEG of at most :data:`THUMB` px, made on first request and kept beside the picture;
+        on a data folder that cannot be written (read-only, full) it is kept in memory instead
+        (the newest :data:`THUMBS_IN_MEMORY`), so a read-only gallery still shows its pictures."""
         src = self.image_path(image_id)
         thumb = self._image_base(image_id).with_suffix(".thumb.jpg")
-        if not thumb.exists():
-            try:
-                with Image.open(src) as im:
-                    im.draft("RGB", (THUMB, THUMB))
-                    im.thumbnail((THUMB, THUMB))
-                    small = im.convert("RGB")
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                self.set_image_aside(image_id, "its picture cannot be decoded")
-                raise NotFound(f"no image {image_id}") from None
-            atomic_write_bytes(thumb, encode_image(small, "x.jpg"), overwrite=True)
-        return self.inside(thumb)
+        if thumb.exists():
+            return self.inside(thumb).read_bytes()
+        if image_id in self._thumbs:
+            self._thumbs.move_to_end(image_id)
+            return self._thumbs[image_id]
+        try:
+            with Image.open(src) as im:
+                im.draft("RGB", (THUMB, THUMB))
+                im.thumbnail((THUMB, THUMB))
+                small = im.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            self.set_image_aside(image_id, "its picture cannot be decoded")
+            raise NotFound(f"no image {image_id}") from None
+        data = encode_image(small, "x.jpg")
+        try:
+            atomic_write_bytes(thumb, data, overwrite=True)
+        except StorageError:  # (only writes answer 503 on a read-only folder: this one is not needed)
+            self._thumbs[image_id] = data
+            while len(self._thumbs) > THUMBS_IN_MEMORY:
+                self._thumbs.popitem(last=False)
+        return data
 
     def images(self) -> list[dict[str, Any]]:
         """Every image: the built-in photo and painting first, then uploads newest first."""

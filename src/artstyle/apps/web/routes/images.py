@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -31,9 +31,9 @@ async def upload(request: Request, store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/images/{image_id}")
-async def image(image_id: str, store: StoreDep, thumb: bool = False) -> FileResponse:
+async def image(image_id: str, store: StoreDep, thumb: bool = False) -> Response:
     if thumb:
-        return FileResponse(await run_in_threadpool(store.thumbnail, image_id), media_type="image/jpeg")
+        return Response(await run_in_threadpool(store.thumbnail, image_id), media_type="image/jpeg")
     return FileResponse(store.image_path(image_id), media_type="image/png")
 
 
