@@ -92,3 +92,79 @@ def test_stopping_with_pages_watching_ends_their_streams_and_interrupts_the_job(
     assert "Traceback" not in err, err
     rec = json.loads((tmp_path / "d" / "jobs" / job["id"] / "job.json").read_text())
     assert rec["status"] == "interrupted" and rec["has_image"]
+
+
+def _trickle(port: int, first: bytes, then: bytes, seconds: float = 20.0) -> bytes:
+    """Send ``first``, then ``then`` a byte every 0.2 s, until the server answers or closes (or
+    ``seconds`` pass); returns what the server said (b"" if nothing)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(first)
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            try:
+                got = s.recv(4096)
+                while got and not got.endswith(b"}"):  # (the answer, to its end)
+                    more = s.recv(4096)
+                    got += more
+                    if not more:
+                        break
+                return got or b"closed"
+            except TimeoutError:
+                pass
+            except OSError:
+                return b"closed"
+            if i < len(then):
+                try:
+                    s.sendall(then[i : i + 1])
+                except OSError:
+                    return b"closed"
+                i += 1
+        return b""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_clients_that_trickle_their_headers_or_upload_are_let_go(tmp_path: Path):
+    """With ``--read-timeout 1``: connections that send their headers, or their upload, a byte at a
+    time are answered 408 (or closed) long before the 20 s each would hold on; others are served
+    meanwhile."""
+    port = _free_port()
+    cmd = [sys.executable, "-c", LAUNCH, "serve", "--port", str(port), "--data", str(tmp_path / "d")]
+    server = subprocess.Popen([*cmd, "--read-timeout", "1"], stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    c.get("/api/config")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                    time.sleep(0.2)
+            headers = b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+            body = b"--x\r\n" + b"b" * 400
+            upload = (
+                b"POST /api/images HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: multipart/form-data; "
+                b"boundary=x\r\ncontent-length: 100000\r\n\r\n"
+            )
+            answers: list[bytes] = []
+            slow = [
+                threading.Thread(target=lambda: answers.append(_trickle(port, b"G", headers)))
+                for _ in range(10)
+            ]
+            slow += [
+                threading.Thread(target=lambda: answers.append(_trickle(port, upload, body)))
+                for _ in range(2)
+            ]
+            for t in slow:
+                t.start()
+            time.sleep(0.5)
+            assert c.get("/api/config").status_code == 200  # (served while they trickle)
+            for t in slow:
+                t.join(60)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(answers) == 12 and b"" not in answers, answers  # none held on for its 20 s
+    assert sum(b"408" in a and b"too late" in a for a in answers) >= 8, answers  # (or closed outright)
+    assert sum(b"408" in a and b"too slowly" in a for a in answers) == 2, answers

@@ -31,6 +31,14 @@ from artstyle.errors import ArtstyleError
 @click.option("--max-upload-mb", default=MAX_UPLOAD_MB, show_default=True, type=click.FloatRange(0.1, 2000))
 @click.option("--queue-limit", default=QUEUE_LIMIT, show_default=True, type=click.IntRange(1, 10_000))
 @click.option(
+    "--read-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="Seconds a request may take to send its headers, and the grace before its body must keep "
+    "16 KB/s; slower clients are answered 408 (public servers: put a reverse proxy in front too).",
+)
+@click.option(
     "--stop-grace",
     default=2.0,
     show_default=True,
@@ -62,6 +70,7 @@ def serve(
     token: str | None,
     max_upload_mb: float,
     queue_limit: int,
+    read_timeout: float,
     stop_grace: float,
     runner: str,
     ray_address: str | None,
@@ -72,6 +81,7 @@ def serve(
         import uvicorn
 
         from artstyle.apps.web.app import LOOPBACK, create_app
+        from artstyle.apps.web.guard import timed_protocol
         from artstyle.apps.web.store import default_data_dir
     except ImportError:
         raise ArtstyleError('artstyle serve needs the web extra: pip install "artstyle[web]"') from None
@@ -100,6 +110,7 @@ def serve(
         runner=runner,
         ray_address=ray_address,
         ray_cpus_per_job=ray_cpus_per_run,
+        read_timeout=read_timeout,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
@@ -116,6 +127,11 @@ def serve(
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=stop_grace
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=stop_grace,
+        http=timed_protocol(read_timeout),  # (a deadline for the headers: uvicorn has none)
     )
     Server(config).run()

@@ -50,7 +50,7 @@ from starlette.requests import ClientDisconnect
 
 from artstyle.apps.web import MAX_STYLES, MAX_UPLOAD_MB, QUEUE_LIMIT
 from artstyle.apps.web.executors import LocalExecutor, RayExecutor
-from artstyle.apps.web.guard import LOOPBACK, Guard, error_response
+from artstyle.apps.web.guard import LOOPBACK, READ_TIMEOUT, Guard, error_response
 from artstyle.apps.web.manager import Manager, QueueFull
 from artstyle.apps.web.routes import config, images, jobs, page
 from artstyle.apps.web.routes.common import Limits
@@ -75,6 +75,7 @@ def create_app(
     runner: str = "local",
     ray_address: str | None = None,
     ray_cpus_per_job: int = 1,
+    read_timeout: float = READ_TIMEOUT,
 ) -> FastAPI:
     """The studio app over the data folder ``data``. ``hosts``: the Host names accepted (None:
     any, for a server on a public address, which then needs ``token``). ``runner``: ``local`` (one
@@ -101,7 +102,9 @@ def create_app(
     app = FastAPI(title="artstyle studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.manager, app.state.token = store, manager, token
     app.state.limits = Limits(max_upload_mb, queue_limit, MAX_STYLES)
-    app.add_middleware(Guard, token=token, max_bytes=int(max_upload_mb * 1e6), hosts=hosts)
+    app.add_middleware(
+        Guard, token=token, max_bytes=int(max_upload_mb * 1e6), hosts=hosts, read_timeout=read_timeout
+    )
     for router in (page.router, config.router, images.router, jobs.router, jobs.groups):
         app.include_router(router)
 
