@@ -339,3 +339,21 @@ def test_a_script_reads_a_huge_picture_as_economically_as_the_command(tmp_path):
         peaks[name] = int(done.stdout.split()[-1]) / 1024  # MB (ru_maxrss is in KB on Linux)
     # decoded in full the huge file alone would add 768 MB (16000^2 RGB); reduced, a few tens
     assert peaks["huge.png"] < peaks["photo.png"] + 150, peaks
+
+
+def test_a_photo_with_damaged_exif_is_read_without_pillows_warnings(tmp_path):
+    """Pillow warns about a damaged EXIF block (``Truncated File Read``, ``Corrupt EXIF data``);
+    the picture is used and what can be read of the EXIF kept, so the warning says nothing to a
+    user: it is not printed. Pillow's other warnings, and everyone else's, are left alone."""
+    import warnings
+
+    junk = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x0f\x00\x02\x00\x00\x00\x06\x00\x00\x00\xffjunk"
+    gradient_image(64, 48).save(tmp_path / "damaged.jpg", exif=junk)
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        Image.open(tmp_path / "damaged.jpg").getexif()
+    assert any(issubclass(w.category, UserWarning) for w in raw)  # (Pillow does warn about it)
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        im = load_image(tmp_path / "damaged.jpg")
+    assert im.size == (64, 48) and [str(w.message) for w in ours] == []

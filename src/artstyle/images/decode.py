@@ -89,7 +89,7 @@ _OPEN_LOCK = threading.Lock()
 def _decode(p: Path | io.BytesIO, label: str, need: int | None, max_pixels: int = MAX_PIXELS) -> Image.Image:
     too_large = f"{label}: image is too large (over {max_pixels / 1e6:g} megapixels); refusing to decode it"
     try:
-        with _OPEN_LOCK, warnings.catch_warnings():
+        with _OPEN_LOCK, warnings.catch_warnings(), _damaged_exif_is_dropped():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -127,13 +127,24 @@ def _dims(p: Path | io.BytesIO) -> str:
     return "size unknown"
 
 
+@contextlib.contextmanager
+def _damaged_exif_is_dropped() -> Iterator[None]:
+    """Pillow's warnings about a photo's damaged EXIF (``Corrupt EXIF data``, ``Truncated File
+    Read``, ...) left unsaid: what can be read of it is kept, the rest is dropped, and the picture
+    is used as it is. Only Pillow's own warnings, only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        yield
+
+
 def _decoded(im: Image.Image, need: int | None, source: Path | io.BytesIO | None = None) -> Image.Image:
     """The opened file decoded, reduced to what ``need`` asks for, upright sRGB, with the kept EXIF."""
     # (read before decoding: TIFF keeps it in the header; a PNG's only where it comes before the
     # pixels, as Pillow's getexif would decode the whole picture to look for one after them)
     lazy_png = im.format == "PNG" and "exif" not in im.info
-    exif = Image.Exif() if lazy_png else im.getexif()
-    kept = _kept_exif(exif)
+    with _damaged_exif_is_dropped():
+        exif = Image.Exif() if lazy_png else im.getexif()
+        kept = _kept_exif(exif)
     orientation = exif.get(0x0112)
     icc = im.info.get("icc_profile")
     factor = _reduce_factor(im.size, need)
@@ -150,9 +161,10 @@ def _decoded(im: Image.Image, need: int | None, source: Path | io.BytesIO | None
             im = _reduce(im, factor)
     if icc:
         im.info["icc_profile"] = icc
-    if orientation and im.getexif().get(0x0112) != orientation:
-        im.getexif()[0x0112] = orientation  # (a reduced picture: to_rgb's exif_transpose reads it)
-    out = to_rgb(im)
+    with _damaged_exif_is_dropped():
+        if orientation and im.getexif().get(0x0112) != orientation:
+            im.getexif()[0x0112] = orientation  # (a reduced picture: to_rgb's exif_transpose reads it)
+        out = to_rgb(im)
     out.info = {"exif": kept} if kept else {}
     return out
 

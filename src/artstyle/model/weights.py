@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,13 @@ def torchvision_path(network: str, log: Log = quiet) -> Path:
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     check_regular_file(path, "weights file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # (torch's warnings about a file it refuses would repeat the one line below: they are kept
+        # back, and said only for a file that loads)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except FileNotFoundError:
         raise ArtstyleError(f"{path}: no such weights file") from None
     except PermissionError:
