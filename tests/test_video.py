@@ -4,6 +4,7 @@ output, resume, audio, odd sizes, and bad input, on tiny clips with random weigh
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -497,3 +498,33 @@ def test_a_really_full_disk_is_one_line_and_leaves_no_half_output(
     assert "Traceback" not in r.output
     assert not out.exists() and not (small_disk / "o.mp4.json").exists()
     assert not list(small_disk.glob(".artstyle-*"))
+
+
+def test_video_folders_stay_tidy(tmp_path: Path) -> None:
+    """A run refused before its first frame leaves no frames folder; a re-run removes the encode
+    temporary that a run killed during its encode left (of its own output, whose process is gone)
+    and leaves a live one alone; a folder that exists is an output folder whatever its name."""
+    import subprocess
+    import sys
+
+    painting = _painting(tmp_path)
+    src = clip_mp4(tmp_path / "in.mp4", n=2)
+    (tmp_path / "t").mkdir()
+    tiny = clip_folder(tmp_path / "t", n=1, size=(120, 36))  # (at --size 48, 48 x 14: under 32 px)
+    with pytest.raises(ArtstyleError, match="at least 32"):
+        stylize_video(tiny, [painting], tmp_path / "refused.mp4", CFG, OPTS, progress=False)
+    assert not (tmp_path / "refused.mp4.frames").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # (a process that is gone: the run that was killed)
+    killed = tmp_path / f".artstyle-video-o.mp4.{dead.pid}.abc123.mp4"
+    killed.write_bytes(b"half a video from a run killed with -9")
+    live = tmp_path / f".artstyle-video-o.mp4.{os.getpid()}.def456.mp4"  # (a run still encoding)
+    live.write_bytes(b"a video being written")
+    other = tmp_path / f".artstyle-video-p.mp4.{dead.pid}.ghi789.mp4"  # (another output's, fresh)
+    other.write_bytes(b"not ours to judge")
+    stylize_video(src, [painting], tmp_path / "o.mp4", CFG, OPTS, progress=False)
+    assert (tmp_path / "o.mp4").exists() and not killed.exists() and live.exists() and other.exists()
+    take = tmp_path / "renders" / "take.2"
+    take.mkdir(parents=True)
+    side = stylize_video(src, [painting], take, CFG, OPTS, progress=False)
+    assert side == take / "video.json" and len(list(take.glob("frame_*.png"))) == 2

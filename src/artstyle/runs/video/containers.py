@@ -134,7 +134,10 @@ def encode(frames_dir: Path, times: list[float], out: Path, fps: float, audio_fr
     av, _ = libs()
     first = Image.open(frames_dir / FRAME.format(0))
     w, h = even(first.size)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".mp4", dir=out.parent)
+    # (named for its output and this process: a re-run knows its own temporary, left by a kill)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{TEMP_PREFIX}{out.name}.{os.getpid()}.", suffix=".mp4", dir=out.parent
+    )
     os.close(fd)
     try:
         with av.open(tmp, "w", format="mp4") as dst:
@@ -176,10 +179,27 @@ def encode(frames_dir: Path, times: list[float], out: Path, fps: float, audio_fr
             os.unlink(tmp)
 
 
-def clear_stale_temps(folder: Path) -> None:
-    """Remove encode temporaries a killed run left in ``folder`` (unchanged for STALE_S seconds)."""
+def clear_stale_temps(folder: Path, out: Path | None = None) -> None:
+    """Remove encode temporaries a killed run left in ``folder``: those of ``out`` whose process is
+    gone (a re-run of a run killed during its encode), and any unchanged for STALE_S seconds."""
     now = time.time()
     for p in folder.glob(f"{TEMP_PREFIX}*.mp4"):
+        owner, _, pid = p.name[len(TEMP_PREFIX) : -len(".mp4")].rpartition(".")[0].rpartition(".")
         with contextlib.suppress(OSError):
-            if now - p.stat().st_mtime > STALE_S:
+            if (
+                out is not None and owner == out.name and not _alive(pid)
+            ) or now - p.stat().st_mtime > STALE_S:
                 p.unlink()
+
+
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` still runs (a temporary of a live run is left alone)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # (it exists, as another user's)
+    return True

@@ -44,8 +44,8 @@ from artstyle.runs.video.flow import flow, reliability, temporal_error, warp
 STATE = "video.json"
 
 
-def _frames_dir(out: Path) -> Path:
-    return out if out.suffix.lower() != ".mp4" else out.with_name(out.name + ".frames")
+def _frames_dir(out: Path, movie: bool) -> Path:
+    return out.with_name(out.name + ".frames") if movie else out
 
 
 def _state(cfg: StyleConfig, opts: VideoOptions, source: Path, styles: list[str]) -> dict[str, Any]:
@@ -118,21 +118,22 @@ def stylize_video(
     opts.check()
     cfg = cfg.replace(size=cfg.size - cfg.size % 2)  # (H.264 wants even sides; frames are made so)
     out = Path(out)
-    if out.suffix and out.suffix.lower() != ".mp4":
-        raise ArtstyleError(f"{out}: the output is an .mp4 file or a folder (no suffix)")
-    check_name(out, beside=".frames" if out.suffix else "")
-    frames_dir = _frames_dir(out)
-    side = out.with_name(out.name + ".json") if out.suffix else frames_dir / STATE
+    movie = out.suffix.lower() == ".mp4" and not out.is_dir()  # (a folder that exists is a folder)
+    if out.suffix and not movie and not out.is_dir():
+        raise ArtstyleError(
+            f"{out}: the output is an .mp4 file or a folder (one that exists, or a name without suffix)"
+        )
+    check_name(out, beside=".frames" if movie else "")
+    frames_dir = _frames_dir(out, movie)
+    side = out.with_name(out.name + ".json") if movie else frames_dir / STATE
     inputs = [Path(source), *map(Path, styles)]
-    _check_outputs([out, side, frames_dir] if out.suffix else [frames_dir], inputs)
-    for q in (out, side) if out.suffix and not overwrite else ():
+    _check_outputs([out, side, frames_dir] if movie else [frames_dir], inputs)
+    for q in (out, side) if movie and not overwrite else ():
         if q.exists() or q.is_symlink():
             raise OutputExistsError(q)
-    if out.suffix and out.is_dir():
-        raise ArtstyleError(f"{out}: is a folder; an .mp4 output is a file")
     _check_folder(frames_dir if frames_dir.is_dir() else frames_dir.parent)
-    if out.suffix:
-        clear_stale_temps(out.parent)
+    if movie:
+        clear_stale_temps(out.parent, out)
     state_path = frames_dir / STATE
     want = _state(cfg, opts, Path(source), styles)
     records: list[dict[str, Any]] = []
@@ -154,6 +155,7 @@ def stylize_video(
         else:
             fresh = True
     clip = open_clip(source, opts.fps, cfg.size)  # (after the checks: nothing decoded for a refused run)
+    made = not frames_dir.exists()  # (a run refused before its first frame leaves no folder behind)
     frames_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
         _clear_frames(frames_dir)  # (--overwrite: exactly this video's frames, nothing of the old one)
@@ -244,6 +246,9 @@ def stylize_video(
         raise
     finally:
         bar.close()
+        if made and not records:
+            with contextlib.suppress(OSError):
+                frames_dir.rmdir()  # (only if it is still empty)
     count = n + 1
     if count == 0:
         with contextlib.suppress(OSError):
@@ -261,7 +266,7 @@ def stylize_video(
         "seconds": round(time.perf_counter() - t_start, 3),
         "versions": versions(),
     }
-    if not out.suffix:
+    if not movie:
         return write_json(side, data, overwrite=True)
     movie = encode(frames_dir, times, out, clip.fps, clip.path if clip.audio else None)
     atomic_write_files({out: movie, side: json_bytes(data)}, overwrite=overwrite)  # (both or neither)
