@@ -98,6 +98,10 @@ class LocalExecutor:
         if self.proc.is_alive():
             self.proc.terminate()
             self.proc.join(5)
+        for q in (self.tasks, self._events):  # (their pipes, threads and semaphores, released now)
+            with contextlib.suppress(Exception):
+                q.close()
+                q.join_thread()
 
 
 class RayExecutor:
