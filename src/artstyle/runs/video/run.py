@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from artstyle.config import StyleConfig, VideoOptions
 from artstyle.engine.objective import Term
+from artstyle.engine.plan import Plan
 from artstyle.engine.stylizer import Stylizer
 from artstyle.errors import ArtstyleError, setting
 from artstyle.files import (
@@ -170,6 +171,15 @@ def stylize_video(
         total=clip.count or None, unit="frame", disable=not progress, desc=out.name, dynamic_ncols=True
     )
     interrupts = Interrupts()
+    plans: dict[int, Plan] = {}
+
+    def plan_of(who: Stylizer) -> Plan:
+        """Each stylizer's plan for the clip's frame size, made once (every frame has that size)."""
+        if id(who) not in plans:
+            assert size is not None
+            plans[id(who)] = who.plan(size, masks is not None)
+        return plans[id(who)]
+
     prev_in: Image.Image | None = None
     prev_out: Image.Image | None = None
     size: tuple[int, int] | None = None
@@ -198,8 +208,9 @@ def stylize_video(
                 if resized:
                     record["resized_from_another_size"] = True
                 if prev_out is None or opts.independent:
-                    result = (first if n == 0 else stylizer).stylize(
-                        frame, callback=lambda s: interrupts.check(), masks=masks
+                    who = first if n == 0 else stylizer
+                    result = who.stylize(
+                        frame, callback=lambda s: interrupts.check(), masks=masks, plan=plan_of(who)
                     )
                     back = c = None
                 else:
@@ -213,7 +224,12 @@ def stylize_video(
                     start = Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
                     terms = _temporal_terms(warped, c, opts.temporal_weight, stylizer.device)
                     result = later.stylize(
-                        frame, initial=start, callback=lambda s: interrupts.check(), masks=masks, terms=terms
+                        frame,
+                        initial=start,
+                        callback=lambda s: interrupts.check(),
+                        masks=masks,
+                        terms=terms,
+                        plan=plan_of(later),
                     )
                     record["reliable"] = round(float(c.mean()), 4)
                 if result.interrupted:
