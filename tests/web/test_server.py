@@ -26,6 +26,17 @@ LAUNCH = (
 )
 
 
+def _wait_until_up(c: httpx.Client, server: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            c.get("/api/config")
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+            time.sleep(0.2)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,14 +55,7 @@ def test_stopping_with_pages_watching_ends_their_streams_and_interrupts_the_job(
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    c.get("/api/config")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-                    time.sleep(0.2)
+            _wait_until_up(c, server)
             photo = c.post("/api/images", files={"file": ("p.png", png(gradient_image(seed=1)), "image/png")})
             painting = c.post("/api/images", files={"file": ("s.png", png(stripes_image()), "image/png")})
             data = {
@@ -60,6 +64,7 @@ def test_stopping_with_pages_watching_ends_their_streams_and_interrupts_the_job(
                 "settings": json.dumps(LONG),
             }
             job = c.post("/api/jobs", data=data).json()
+            deadline = time.monotonic() + 60
             while c.get(f"/api/jobs/{job['id']}").json().get("preview", 0) < 1:
                 assert time.monotonic() < deadline, "no preview"
                 time.sleep(0.1)
@@ -133,14 +138,7 @@ def test_clients_that_trickle_their_headers_or_upload_are_let_go(tmp_path: Path)
     server = subprocess.Popen([*cmd, "--read-timeout", "1"], stderr=subprocess.PIPE, text=True)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    c.get("/api/config")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-                    time.sleep(0.2)
+            _wait_until_up(c, server)
             headers = b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
             body = b"--x\r\n" + b"b" * 400
             upload = (
