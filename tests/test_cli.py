@@ -320,3 +320,44 @@ def test_a_batch_says_what_is_wrong_in_one_line(tmp_path):
     ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code in (1, 2) and message in r.output and "Traceback" not in r.output, r.output
+
+
+def test_a_batch_never_writes_among_its_photos_and_skips_hidden_files(tmp_path):
+    """``-o`` the photos' own folder is refused before any work, --overwrite or not (the user's
+    own a.png beside a.jpg was replaced, and a re-run painted the pictures as photos); macOS's
+    ``._a.jpg`` beside a photo is not a photo."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(56, 48, seed=1).save(photos / "a.jpg")
+    gradient_image(56, 48, seed=2).save(photos / "a.png")  # the user's own picture
+    (photos / "._a.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    stripes_image().save(tmp_path / "painting.png")
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    fast = ["--size", "40", "--scales", "1", "--iterations", "2", "-q"]
+    for where in (photos, photos / "."):
+        r = CliRunner().invoke(
+            main,
+            ["stylize", str(photos), str(tmp_path / "painting.png"), "-o", str(where), "--overwrite", *fast],
+        )
+        assert r.exit_code == 1 and "holds photos of this batch" in r.output, r.output
+    one = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(photos / "a.jpg"),
+            str(photos / "a.png"),
+            "--style",
+            str(tmp_path / "painting.png"),
+            "-o",
+            str(photos),
+            *fast,
+        ],
+    )
+    assert one.exit_code == 1 and "holds photos of this batch" in one.output, one.output
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before  # nothing of the user's touched
+    out = tmp_path / "out"
+    r = CliRunner().invoke(
+        main, ["stylize", str(photos), str(tmp_path / "painting.png"), "-o", str(out), *fast]
+    )
+    assert r.exit_code == 0 and "._a.jpg" not in r.output, r.output  # (not read, not failed)
+    assert sorted(p.name for p in out.glob("*.png")) == ["a-2.png", "a.png"]

@@ -35,8 +35,13 @@ IMAGE_SUFFIXES = frozenset({*SAVE_FORMATS, ".gif"})
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The image files of ``folder`` (by suffix), sorted by name."""
-    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    """The image files of ``folder`` (by suffix), sorted by name; hidden files (dotfiles, the
+    ``._name.jpg`` that macOS leaves on other disks) are not pictures."""
+    return sorted(
+        f
+        for f in folder.iterdir()
+        if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") and f.is_file()
+    )
 
 
 #: Files above this many pixels are decoded only as large as the run will use them (JPEG's draft

@@ -206,6 +206,13 @@ def _stylize_batch(
             files.append(p)
     if outdir.exists() and not outdir.is_dir():
         raise ArtstyleError(f"{outdir}: is a file; -o is a folder with several photos")
+    if outdir.resolve() in {f.resolve().parent for f in files}:
+        # (the pictures would lie among the photos: a user's own a.png beside a.jpg, and the next
+        # run's photos)
+        raise ArtstyleError(
+            f"{outdir}: holds photos of this batch; give -o another folder, so that no picture is "
+            "written among the photos"
+        )
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -52,9 +52,8 @@ def natural_key(p: Path) -> list[Any]:
 
 
 def frame_files(folder: Path) -> list[Path]:
-    """The image files of a frame folder in natural order; hidden files (``._*`` of macOS,
-    dotfiles) are not frames."""
-    return sorted((f for f in image_files(folder) if not f.name.startswith(".")), key=natural_key)
+    """The image files of a frame folder in natural order (hidden files are not frames)."""
+    return sorted(image_files(folder), key=natural_key)
 
 
 def open_clip(path: str | os.PathLike[str], fps: float, need: int | None = None) -> Clip:
