@@ -189,6 +189,8 @@ _NUMBERS = [
     ("--content-layers", "relu9_9", "relu9_9"),
     ("--style-layers", ",", "must not be empty"),
     ("--coarse-min-size", "4", "coarse_min_size must be at least 32"),
+    ("--paint-size", "1", r"paint_size must be 0 \(no detail levels\) or at least 32"),
+    ("--paint-size", "16", r"paint_size must be 0 \(no detail levels\) or at least 32"),
 ]
 for _flag, _value, _msg in _NUMBERS:
     CASES.append(Case(f"number{_flag}={_value}", lambda ws, f=_flag, v=_value: _stylize(ws, f, v), _msg))

@@ -264,3 +264,14 @@ def test_the_plan_decides_each_detail_levels_terms():
         4.0,
         0.0,
     ]  # (the last level's tiles / 8: under 32 px)
+
+
+def test_a_wide_photo_painted_small_is_one_line_naming_paint_size():
+    cfg = StyleConfig(**{**SMALL, "size": 600, "paint_size": 64})
+    with pytest.raises(ArtstyleError) as info:
+        plan_run((600, 100), [stripes_image().size], cfg)
+    assert info.value.settings == ["paint_size", "paint_size"] and "at least 192" in str(info.value)
+    assert plan_run((600, 100), [stripes_image().size], cfg.replace(paint_size=192)).levels[0].size == (
+        192,
+        32,
+    )

@@ -28,6 +28,8 @@ from artstyle.layers import NETWORKS, unknown_layers, unknown_layers_message
 #: The smallest tile: the network needs 32 px, and a tile's border (where its zero padding speaks)
 #: must stay small beside its interior.
 MIN_TILE = 128
+#: Smallest side the network reads (its five poolings need at least 32 px): a picture's, a level's.
+MIN_SIDE = 32
 
 #: Bounds that keep a typo from asking for years of work or an overflow.
 MAX_SCALES = 12
@@ -173,7 +175,7 @@ class StyleConfig:
     )
     pooling: Pooling = setting("max", "Pooling in the network: max or avg (Gatys: avg).", group="network")
     # -- sizes ---------------------------------------------------------------------------------
-    size: int = setting(512, "Long side of the output in pixels.", group="size", lo=32, hi=16384)
+    size: int = setting(512, "Long side of the output in pixels.", group="size", lo=MIN_SIDE, hi=16384)
     style_scale: float = setting(
         1.0,
         "Style image size relative to the output (long side ratio).",
@@ -198,7 +200,7 @@ class StyleConfig:
         "Coarse levels whose long side would be under this are skipped: below about 256 px the deep "
         "style layers see the whole picture and paint the painting's composition over the photo.",
         group="size",
-        lo=32,
+        lo=MIN_SIDE,
     )
     paint_size: int = setting(
         512,
@@ -401,6 +403,10 @@ class StyleConfig:
         if p:
             return p  # the comparisons below are meaningless for NaN
         p += bound_problems(self)
+        if 0 < self.paint_size < MIN_SIDE:
+            p.append(
+                f"paint_size must be 0 (no detail levels) or at least {MIN_SIDE} px (got {self.paint_size})"
+            )
         if 0 < self.tile_size < MIN_TILE:
             p.append(f"tile_size must be 0 (automatic) or at least {MIN_TILE} px (got {self.tile_size})")
         if any(not 0 <= n <= MAX_ITERATIONS for n in self.level_iterations):

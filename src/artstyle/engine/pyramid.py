@@ -54,6 +54,13 @@ def level_budgets(content_size: tuple[int, int], cfg: StyleConfig) -> list[tuple
         )
     details = detail_sizes(full, cfg)
     painted = fit_long_side(full, cfg.paint_size) if details else full
+    if min(painted) < MIN_SIDE:  # (a wide photo painted small: its short side under what is read)
+        w, h = content_size
+        raise ArtstyleError(
+            f"the photo is {w}x{h}: painted at {setting('paint_size')} {cfg.paint_size} its short side "
+            f"would be {min(painted)} px, and the network needs at least {MIN_SIDE}; give a larger "
+            f"{setting('paint_size')} (at least {math.ceil(MIN_SIDE * max(w, h) / min(w, h))}) or 0"
+        )
     sizes = level_sizes(painted, cfg.scales, cfg.scale_ratio, cfg.coarse_min_size)
     if cfg.level_iterations:
         budgets = list(cfg.level_iterations[-len(sizes) :])

@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-#: Smallest side accepted: VGG's five poolings need at least 32 px.
-MIN_SIDE = 32
+from artstyle.config import MIN_SIDE
+
+__all__ = ["MIN_SIDE", "fit_long_side", "resize", "to_image", "to_tensor", "upsample"]
 
 
 def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
