@@ -90,6 +90,12 @@ class CancelFlag(Protocol):
         ...
 
 
+def stopped(flags: CancelFlag) -> Status:
+    """How a job that its flag stopped ends: ``interrupted`` when the server stops, else
+    ``cancelled``."""
+    return Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+
+
 class SharedFlags:
     """The worker process's flags: ``array[0]`` holds the sequence number of the job to cancel,
     ``array[1]`` is 1 while the server stops (a ``multiprocessing`` array the manager writes)."""

@@ -120,7 +120,7 @@ class RayExecutor:
             cpus_per_job,
             worker_init,
         )
-        self.refs: dict[str, tuple[Any, Path, dict[str, Any]]] = {}
+        self.refs: dict[str, tuple[Any, Path]] = {}  # a job -> (its task's reference, its folder)
         self.capacity = 1
         self.threads = cpus_per_job
         self.started = False
@@ -147,7 +147,7 @@ class RayExecutor:
         ref = self._remote.remote(
             {**task, "inputs": inputs}, self.queue, self.board, self.worker_init, self.cpus_per_job
         )
-        self.refs[task["id"]] = (ref, Path(task["dir"]), task)
+        self.refs[task["id"]] = (ref, Path(task["dir"]))
 
     def cancel(self, job_id: str, seq: int, stopping: bool = False) -> None:
         """Raise the job's flag: the task reads it after its next iteration and stops there."""
@@ -165,9 +165,9 @@ class RayExecutor:
                 out += [self._preview(e) for e in self.queue.get_nowait_batch(n)]
         running = list(self.refs.items())  # (a copy: a submit on another thread may add one meanwhile)
         if running:
-            refs = [r for _, (r, _, _) in running]
+            refs = [r for _, (r, _) in running]
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-            for job_id in [j for j, (r, _, _) in running if r in ready]:
+            for job_id in [j for j, (r, _) in running if r in ready]:
                 out.append(self._finish(ray, job_id))
         if not out:
             time.sleep(timeout)
@@ -182,7 +182,7 @@ class RayExecutor:
         return event
 
     def _finish(self, ray: Any, job_id: str) -> Finished:
-        ref, folder, _ = self.refs.pop(job_id)
+        ref, folder = self.refs.pop(job_id)
         self.board.forget.remote(job_id)
         try:
             r = ray.get(ref)

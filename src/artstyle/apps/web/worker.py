@@ -31,7 +31,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from artstyle.apps.web.events import CancelFlag, Finished, Preview, Progress, SharedFlags, Started, Status
+from artstyle.apps.web.events import (
+    CancelFlag,
+    Finished,
+    Preview,
+    Progress,
+    SharedFlags,
+    Started,
+    Status,
+    stopped,
+)
 from artstyle.apps.web.settings import label
 from artstyle.config import from_dict
 from artstyle.engine.masks import as_masks
@@ -75,7 +84,7 @@ def run_task(task: dict[str, Any], events: Any, flags: CancelFlag, cache: dict[s
     task's (:mod:`artstyle.apps.web.executors`) one way to run it. Never raises for the job's own
     problems: a bad input is ``failed`` with its message, and so is a bug (with its name)."""
     if flags.cancelled():  # (cancelled while it waited for a worker)
-        status = Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+        status = stopped(flags)
         return Finished(task["id"], status, {"message": "cancelled before it started", "has_image": False})
     events.put(Started(task["id"]))
     try:
@@ -163,7 +172,7 @@ def _stylize(
     try:
         result = run_job(sources[0], sources[1:], folder / "result.png", cfg, opts)
     except KeyboardInterrupt:  # cancelled before the first iteration: nothing to keep
-        status = Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+        status = stopped(flags)
         return status, {"message": "cancelled before the first iteration", "has_image": False}
     except RunFailed as e:
         return Status.FAILED, {"message": e.reason, "has_image": e.image is not None}
@@ -231,7 +240,7 @@ def _experiment(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[S
             time.sleep(0)  # a last simulated Ctrl-C lands here, not in the next job
     report = (out / "report.html").is_file()
     if outcomes is None:
-        status = Status.INTERRUPTED if flags.stopping() else Status.CANCELLED
+        status = stopped(flags)
         return status, {"message": "cancelled", "report": report, "has_image": False}
     failed = [f"{o.spec.pair} {o.spec.variant.name}: {o.message}" for o in outcomes if o.status == "failed"]
     data = {"report": report, "runs": len(outcomes), "failed": failed, "has_image": False}
