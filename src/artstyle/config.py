@@ -735,6 +735,33 @@ class VideoOptions:
     independent: bool = setting(
         False, "Stylise each frame on its own (flickers; for comparison).", group="video"
     )
+    cut_threshold: float = setting(
+        27.0,
+        "Shot cuts: PySceneDetect's content threshold (lower finds more cuts; 0: the clip is one shot).",
+        group="video",
+        lo=0,
+        hi=255,
+    )
+    min_shot: int = setting(
+        15, "Fewest frames in a shot (a cut closer to the one before is not one).", group="video", lo=1
+    )
+    chunk_frames: int = setting(
+        48,
+        "Frames in a chunk: the unit of work a worker takes, that is recorded when finished and "
+        "that a lost worker loses.",
+        group="video",
+        lo=1,
+        hi=100000,
+    )
+    join: Literal["warp", "crossfade"] = setting(
+        "warp",
+        "How a chunk continues its shot: from the chunk before's last frame warped (no seam; waits "
+        "for it), or painted alone and cross-faded over --chunk-overlap frames (in parallel).",
+        group="video",
+    )
+    chunk_overlap: int = setting(
+        4, "Frames the chunks of a shot share with --join crossfade.", group="video", lo=1, hi=1000
+    )
     fps: float = setting(
         24.0,
         "Frame rate of a folder of frames (a video file keeps its own).",
