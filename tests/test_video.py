@@ -137,7 +137,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert (out / "frame_00001.png").read_bytes() == kept  # not redone
     assert len(json.loads((out / "video.json").read_text())["frames"]) == 5
     assert (out / "frame_00004.png").exists()
-    with pytest.raises(ArtstyleError, match="holds frames made with other settings"):  # other settings: not mixed in
+    # other settings: not mixed in
+    with pytest.raises(ArtstyleError, match="holds frames made with other settings"):
         stylize_video(clip, [str(painting)], out, CFG.replace(style_weight=3), OPTS, progress=False)
 
 

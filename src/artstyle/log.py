@@ -12,3 +12,12 @@ Log = Callable[[str], None]
 
 def quiet(_: str) -> None:
     """A Log that says nothing (the default)."""
+
+
+def to_terminal(message: str) -> None:
+    """A Log for a command's user: one line on stderr, above any progress bar."""
+    import sys
+
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)

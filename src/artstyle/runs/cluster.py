@@ -30,6 +30,7 @@ from artstyle.engine.painter import LocalPainter, TileJob, TileStep
 from artstyle.engine.runtime import resolve_device
 from artstyle.engine.stylizer import build_network
 from artstyle.errors import ArtstyleError
+from artstyle.runs.signals import sigterm_as_ctrl_c
 
 #: How often Ray retries a tile (or a study's run) whose worker or node died.
 MAX_RETRIES = 3
@@ -64,6 +65,21 @@ def connect(address: str | None) -> bool:
         where = address or "a local Ray"
         raise ArtstyleError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
     return True
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[bool]:
+    """Inside: connected to the cluster at ``address`` (or a local Ray of our own, stopped on the
+    way out); yields whether this call started Ray. ``ray.init`` puts its own SIGTERM handler in
+    this process (a stack dump and exit 1 on ``docker stop``): ours is put back, so SIGTERM stops
+    a run here as Ctrl-C does, keeping its work (exit 143)."""
+    started = connect(address)
+    try:
+        with sigterm_as_ctrl_c():
+            yield started
+    finally:
+        if started:
+            ray_module().shutdown()
 
 
 def probe(address: str, timeout: float = 10.0) -> None:

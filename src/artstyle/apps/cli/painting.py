@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -157,20 +158,15 @@ def stylize(
         opts.extra["style_masks"] = [{"path": p, "sha256": sha256_file(Path(p))} for p in mask_files]
         if style_region_map:
             opts.extra["region_colors"] = region_colors.split(",")
-    started = False
     if runner == "ray":
-        from artstyle.runs.cluster import RayPainter, connect
+        from artstyle.runs.cluster import RayPainter, ray_session
 
-        started = connect(ray_address)
-        opts.painter = RayPainter(cfg, cpus_per_actor=ray_cpus_per_run)
-        opts.extra["runner"] = "ray"
-    try:
+        with ray_session(ray_address):
+            opts.painter = RayPainter(cfg, cpus_per_actor=ray_cpus_per_run)
+            opts.extra["runner"] = "ray"
+            result = run_job(sources[0], sources[1:], out, cfg, opts)
+    else:
         result = run_job(sources[0], sources[1:], out, cfg, opts)
-    finally:
-        if started:
-            import ray
-
-            ray.shutdown()
     _finish(out, result)
 
 
@@ -320,6 +316,7 @@ def demo(
     "--style-masks", "style_masks", multiple=True, type=click.Path(dir_okay=False), help="One mask per STYLE."
 )
 @video_options
+@runner_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--keep-frames",
@@ -336,13 +333,17 @@ def video(
     overwrite: bool,
     keep_frames: bool,
     quiet: bool,
+    runner: str,
+    ray_address: str | None,
+    ray_cpus_per_run: int,
     **kwargs: Any,
 ) -> None:
     """Stylise a video file or a folder of frames without flicker (Ruder et al. 2016): each frame
     starts from the previous one warped by optical flow and is held to it where the flow is
-    reliable. A phone's clip comes out upright and keeps its frames' timing. Frames are kept as
-    they finish (in OUT.mp4.frames/ for an .mp4, removed once it is written unless --keep-frames);
-    the same command resumes."""
+    reliable. The clip is split at its shot cuts (each shot starts afresh) and into chunks; with
+    --runner ray the chunks go to a Ray cluster's workers, side by side. A phone's clip comes out
+    upright and keeps its frames' timing. Frames are kept as they finish (in OUT.mp4.frames/ for
+    an .mp4, removed once it is written unless --keep-frames); the same command resumes."""
     from artstyle.runs.video.run import stylize_video
 
     names = [f.name for f in dataclasses.fields(VideoOptions)]
@@ -350,7 +351,8 @@ def video(
     opts = VideoOptions(**{k: v for k, v in given.items() if v is not None})
     cfg = build_config(kwargs)
     masks, _ = _masks(style_masks, None, "", len(styles))
-    side = stylize_video(
+    run = functools.partial(
+        stylize_video,
         source,
         list(styles),
         output,
@@ -361,4 +363,12 @@ def video(
         masks=masks,
         keep_frames=keep_frames,
     )
+    if runner == "ray":
+        from artstyle.runs.cluster import ray_session
+        from artstyle.runs.video.on_ray import ray_workers
+
+        with ray_session(ray_address):
+            side = run(workers=ray_workers(ray_cpus_per_run), extra={"runner": "ray"})
+    else:
+        side = run()
     click.echo(f"wrote {output} (and {side})", err=True)

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from tqdm import tqdm
 
 from artstyle.errors import ArtstyleError
 from artstyle.files import (
     check_regular_file,
 )
 from artstyle.images.decode import image_files, load_image
+from artstyle.log import to_terminal
 from artstyle.runs.video import libs
 
 FRAME = "frame_{:05d}.png"
@@ -151,7 +151,7 @@ def encode(frames_dir: Path, times: list[float], out: Path, fps: float, audio_fr
                 try:
                     a_out = dst.add_stream_from_template(a_in)
                 except (ValueError, av.error.FFmpegError):
-                    tqdm.write(f"artstyle: the audio of {audio_from} cannot go into an .mp4 as is; left out")
+                    to_terminal(f"artstyle: the audio of {audio_from} cannot go into an .mp4 as is; left out")
             last = -1
             for i, t in enumerate(times):
                 im = Image.open(frames_dir / FRAME.format(i)).convert("RGB").crop((0, 0, w, h))

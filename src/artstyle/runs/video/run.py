@@ -36,6 +36,7 @@ from artstyle.files import (
     probe_writable,
 )
 from artstyle.images.geometry import fit_long_side
+from artstyle.log import to_terminal
 from artstyle.runs.console import Interrupts
 from artstyle.runs.record import json_bytes, versions, write_json
 from artstyle.runs.video.chunks import FramePainter, Painted, crossfade, frame_png
@@ -191,10 +192,6 @@ def _refusal(old: dict[str, Any], want: dict[str, Any]) -> str:
     """What differs between a frames folder's record and this run, in words."""
     if old.get("input") != want["input"] or old.get("input_digest") != want["input_digest"]:
         return "frames of another input"
-    if old.get("chunk_plan") != want["chunk_plan"] and all(
-        old.get(k) == want[k] for k in want if k != "chunk_plan"
-    ):
-        return "frames of another cut or chunk plan"
     return "frames made with other settings"
 
 
@@ -209,14 +206,15 @@ def stylize_video(
     progress: bool = True,
     masks: list[Any] | None = None,
     keep_frames: bool = False,
-    workers: Callable[[FramePainter, Interrupts], Workers] | None = None,
+    workers: Callable[[FramePainter, Interrupts, int], Workers] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Stylise every frame of ``source`` into ``out`` (an .mp4 or a folder of PNG frames); resumes
     a run stopped earlier with the same settings. Returns the sidecar's path.
 
     The clip is split at its cuts and into chunks (:mod:`artstyle.runs.video.shots`), painted by
-    ``workers`` (made from the frame painter and the run's interrupts; default: here, one chunk
+    ``workers`` (made from the frame painter, the run's interrupts and the number of chunks to
+    paint; default: here, one chunk
     after another; :func:`artstyle.runs.video.on_ray.ray_workers` spreads them over Ray). The
     frames of an .mp4 are made in ``OUT.mp4.frames/`` (kept while the run is unfinished, so that
     the same command resumes) and removed once the video and its sidecar are written, unless
@@ -243,6 +241,16 @@ def stylize_video(
         clear_stale_temps(out.parent, out)
     if frames_dir.exists() and not frames_dir.is_dir():
         raise ArtstyleError(f"{frames_dir}: exists and is not a folder")
+    state_path = frames_dir / STATE
+    try:
+        old = json.loads(state_path.read_text()) if state_path.exists() else None
+    except (OSError, ValueError, RecursionError):
+        old = None
+    if not isinstance(old, dict) and frames_dir.is_dir() and any(frames_dir.iterdir()) and not overwrite:
+        raise ArtstyleError(  # (before anything is decoded)
+            f"{frames_dir}: holds something else; pass {setting('overwrite')} to replace its frames, "
+            "or choose another output"
+        )
     t_start = time.perf_counter()
     clip = open_clip(source, opts.fps, cfg.size)  # (after the checks: nothing decoded for a refused run)
     scan = scan_clip(clip, cfg.size, opts)
@@ -255,15 +263,10 @@ def stylize_video(
         "input_digest": scan.digest,
         "chunk_plan": [c.to_list() for c in chunks],
     }
-    state_path = frames_dir / STATE
     records: dict[int, dict[str, Any]] = {}
     done: set[int] = set()
     fresh = False
     if frames_dir.exists():
-        try:
-            old = json.loads(state_path.read_text()) if state_path.exists() else None
-        except (OSError, ValueError, RecursionError):
-            old = None
         if isinstance(old, dict) and {k: old.get(k) for k in want} == want:  # the same job: resume
             listed = old.get("frames", [])
             for r in listed if isinstance(listed, list) else []:
@@ -295,7 +298,7 @@ def stylize_video(
         while n < c.end and kept(n) is not None:
             n += 1
         if n < c.end and n in records:
-            tqdm.write(f"artstyle: {FRAME.format(n)} is not the frame that was made; making it again")
+            to_terminal(f"artstyle: {FRAME.format(n)} is not the frame that was made; making it again")
         if n == c.end and (c.index in done or not c.lead):
             done.add(c.index)
         else:
@@ -382,7 +385,8 @@ def stylize_video(
     crew: Workers | None = None
     try:
         with interrupts.installed():
-            crew = (workers or (lambda p, i: LocalWorkers(p, i.check)))(painter, interrupts)
+            make = workers or (lambda p, i, n: LocalWorkers(p, i.check))
+            crew = make(painter, interrupts, len(pending))
             while pending or running:
                 limit = (pending[0].first if pending else count) + ahead
                 while crew.free() > 0:
@@ -405,7 +409,7 @@ def stylize_video(
                 finish(task.chunk)
     except KeyboardInterrupt:
         bar.close()
-        tqdm.write(f"artstyle: {len(records)} frames are kept in {frames_dir}; the same command resumes")
+        to_terminal(f"artstyle: {len(records)} frames are kept in {frames_dir}; the same command resumes")
         raise
     finally:
         bar.close()
@@ -427,6 +431,7 @@ def stylize_video(
         "timestamps": "kept from the input" if clip.path.is_file() else f"{clip.fps:g} fps",
         **{f"input_{k}": v for k, v in clip.info.items()},
         **(extra or {}),
+        **({"retries": crew.retries} if getattr(crew, "retries", None) else {}),
         "seconds": round(time.perf_counter() - t_start, 3),
         "versions": versions(),
     }

@@ -50,7 +50,7 @@ def plan_chunks(
 ) -> list[Chunk]:
     """The chunks of a clip of ``count`` frames whose shots begin at frame 0 and at each of
     ``cuts``; each shot is split into chunks of ``chunk_frames`` frames (the last one of a shot may
-    be shorter; one shorter than ``overlap`` frames joins the one before)."""
+    be shorter; with ``crossfade``, one shorter than ``overlap`` frames joins the one before)."""
     if chunk_frames < 1:
         raise ArtstyleError("a chunk has at least one frame")
     starts = sorted({0, *(c for c in cuts if 0 < c < count)})
@@ -58,7 +58,7 @@ def plan_chunks(
     chunks: list[Chunk] = []
     for shot, (s, e) in enumerate(bounds):
         edges = list(range(s, e, chunk_frames))
-        if len(edges) > 1 and e - edges[-1] < max(1, overlap):
+        if join == "crossfade" and len(edges) > 1 and e - edges[-1] < overlap:
             edges.pop()  # (a stub shorter than the overlap goes to the chunk before)
         for k, a in enumerate(edges):
             b = edges[k + 1] if k + 1 < len(edges) else e
