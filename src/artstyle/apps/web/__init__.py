@@ -18,3 +18,8 @@ MAX_SIDE = 4096
 #: photo passes). With MAX_SIDE this bounds what one upload can cost the server: measured by
 #: ``benchmarks/memory.py --decoding``.
 MAX_UPLOAD_PIXELS = 50_000_000
+#: A clip the studio paints: at most this many frames (10 s at 30 fps), at most this many pixels
+#: on its long side (a clip is painted frame after frame: about 20 s a frame at 256 px on two
+#: cores; ``benchmarks/video.py``). Longer or larger clips are the command line's (``artstyle video``).
+MAX_CLIP_FRAMES = 300
+MAX_CLIP_SIDE = 512

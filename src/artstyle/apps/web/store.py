@@ -9,6 +9,8 @@ Layout (``--data``)::
     jobs/<id>/preview.png  the latest image of a running job
     jobs/<id>/result.png   the result (also of a cancelled or interrupted job); result.png.json: sidecar
     jobs/<id>/run/         an experiment's output folder (report.html, images, sheets)
+    jobs/<id>/result.mp4   a painted clip (result.mp4.json: its sidecar); preview.png: its latest frame
+    clips/<id>.video       an uploaded clip, as sent (checked by decoding it); clips/<id>.json: its record
     timings.json           this machine's measured seconds per iteration (the estimates before Start)
     damaged/               records that failed their check when read, set aside (never deleted)
 
@@ -61,7 +63,7 @@ DEMOS = {
 THUMB = 320
 #: Thumbnails kept in memory when the data folder cannot be written.
 THUMBS_IN_MEMORY = 512
-KINDS = ("stylize", "experiment")
+KINDS = ("stylize", "experiment", "video")
 #: The measured speeds of this machine (:mod:`artstyle.runs.timing`), beside the jobs.
 TIMINGS = "timings.json"
 
@@ -183,6 +185,53 @@ class Store:
         if sha and self._by_sha is not None:
             self._by_sha[sha] = image_id
         return meta
+
+    # ---- clips ------------------------------------------------------------------------------------
+
+    def add_clip(self, data: bytes, name: str | None, max_frames: int) -> dict[str, Any]:
+        """Keep an uploaded clip once it decodes as a video of at most ``max_frames`` frames (each
+        decoded, so a lying header cannot pass); its record."""
+        from artstyle.runs.video.containers import open_clip
+
+        shown = display_name(name, "clip")
+        clip_id = new_id()
+        base = self.root / "clips" / clip_id
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(base.with_suffix(".video"), data, overwrite=False)
+        except OSError as e:
+            raise storage_error("the data folder", e) from None
+        try:
+            clip = open_clip(base.with_suffix(".video"), 24.0, 64)
+            count, last = 0, 0.0
+            for _, t in clip.frames:
+                count, last = count + 1, t
+                if count > max_frames:
+                    raise ArtstyleError(
+                        f"{shown}: over {max_frames} frames; the studio paints clips up to {max_frames} "
+                        "frames (longer ones: artstyle video on the command line)"
+                    )
+            if not count:
+                raise ArtstyleError(f"{shown}: the video has no frames")
+        except ArtstyleError as e:
+            base.with_suffix(".video").unlink(missing_ok=True)
+            raise ArtstyleError(str(e).replace(str(base.with_suffix(".video")), shown)) from None
+        meta = {
+            "id": clip_id,
+            "name": shown,
+            "frames": count,
+            "seconds": round(last, 3),
+            "fps": round(clip.fps, 3),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "created": time.time(),
+        }
+        atomic_write_bytes(base.with_suffix(".json"), json.dumps(meta).encode(), overwrite=True)
+        return meta
+
+    def clip_path(self, clip_id: str) -> Path:
+        if not ID.match(clip_id):
+            raise NotFound(f"no clip {clip_id[:40]!r}")
+        return self.inside(self.root / "clips" / f"{clip_id}.video")
 
     def image_path(self, image_id: str) -> Path:
         return self.inside(self._image_base(image_id).with_suffix(".png"))

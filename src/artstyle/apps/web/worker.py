@@ -90,6 +90,8 @@ def run_task(task: dict[str, Any], events: Any, flags: CancelFlag, cache: dict[s
     try:
         if task["kind"] == "experiment":
             status, data = _experiment(task, events, flags)
+        elif task["kind"] == "video":
+            status, data = _video(task, events, flags)
         else:
             status, data = _stylize(task, events, flags, cache)
     except ArtstyleError as e:  # (in the page's words: a setting is its field's label)
@@ -188,6 +190,76 @@ def _stylize(
             return Status.INTERRUPTED, {**data, "message": "stopped when the server stopped"}
         return Status.CANCELLED, {**data, "message": "cancelled"}
     return Status.DONE, data
+
+
+def _video(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[Status, dict[str, Any]]:
+    """A clip painted into ``result.mp4`` (and its sidecar), frame after frame, each frame shown as
+    the preview as it is written. A cancel keeps the frames so far (``result.mp4.frames/``); the
+    latest one stays the job's image."""
+    from artstyle.config import VideoOptions
+    from artstyle.runs.video.run import stylize_video
+
+    job_id, folder = task["id"], Path(task["dir"])
+    cfg = from_dict(task["config"])
+    opts = VideoOptions(**task["video"])
+    parent = os.getppid()
+    t0 = time.monotonic()
+    shown = [0]
+
+    def on_frame(done: int, count: int, frame: Path) -> None:
+        spent = time.monotonic() - t0
+        frac = done / count if count else 0.0
+        events.put(
+            Progress(
+                job_id,
+                {
+                    "frames_done": done,
+                    "frames": count,
+                    "fraction": frac,
+                    "elapsed_s": spent,
+                    "eta_s": spent / frac - spent if frac else float("nan"),
+                },
+            )
+        )
+        atomic_write_bytes(folder / "preview.png", frame.read_bytes(), overwrite=True)
+        shown[0] += 1
+        events.put(Preview(job_id, shown[0], done))
+
+    try:
+        side = stylize_video(
+            task["clip"],
+            task["styles"],
+            folder / "result.mp4",
+            cfg,
+            opts,
+            overwrite=True,  # (the job's own folder)
+            progress=False,
+            extra={"studio_job": job_id, "clip": task["clip_meta"].get("name")},
+            on_frame=on_frame,
+            cancelled=lambda: flags.cancelled() or os.getppid() != parent,
+            ctrl_c=False,
+        )
+    except KeyboardInterrupt:
+        _keep_preview(folder)
+        status = stopped(flags)
+        return status, {
+            "message": "stopped when the server stopped" if flags.stopping() else "cancelled",
+            "has_image": (folder / "result.png").exists(),
+            "frames_done": shown[0],
+        }
+    _keep_preview(folder)  # (the last frame: the gallery's picture of the clip)
+    record = json.loads(side.read_text())
+    return Status.DONE, {
+        "has_image": True,
+        "video": True,
+        "seconds": record.get("seconds", 0.0),
+        "frames_done": record.get("frame_count", 0),
+    }
+
+
+def _keep_preview(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(folder / "result.png", (folder / "preview.png").read_bytes(), overwrite=True)
 
 
 def _experiment(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[Status, dict[str, Any]]:

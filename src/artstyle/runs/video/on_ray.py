@@ -108,8 +108,7 @@ class RayWorkers:
         ray = self.ray
         while True:
             finished, _ = ray.wait(list(self.running), num_returns=1, timeout=0.25)
-            if self.interrupts.requested:
-                raise KeyboardInterrupt
+            self.interrupts.check()  # (Ctrl-C, SIGTERM or a cancel: raises KeyboardInterrupt)
             if not finished:
                 continue
             actor, task = self.running.pop(finished[0])

@@ -208,6 +208,9 @@ def stylize_video(
     keep_frames: bool = False,
     workers: Callable[[FramePainter, Interrupts, int], Workers] | None = None,
     extra: dict[str, Any] | None = None,
+    on_frame: Callable[[int, int, Path], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    ctrl_c: bool = True,
 ) -> Path:
     """Stylise every frame of ``source`` into ``out`` (an .mp4 or a folder of PNG frames); resumes
     a run stopped earlier with the same settings. Returns the sidecar's path.
@@ -219,7 +222,9 @@ def stylize_video(
     frames of an .mp4 are made in ``OUT.mp4.frames/`` (kept while the run is unfinished, so that
     the same command resumes) and removed once the video and its sidecar are written, unless
     ``keep_frames``. No output ever replaces or lies inside one of the run's inputs. ``extra``
-    goes into the sidecar."""
+    goes into the sidecar. ``on_frame(done, count, path)`` is told of every frame written;
+    ``cancelled`` is read after every iteration (a studio's cancel: the run stops as at Ctrl-C,
+    keeping its frames); ``ctrl_c``: handle Ctrl-C here (the command line)."""
     opts.check()
     cfg = cfg.replace(size=cfg.size - cfg.size % 2)  # (H.264 wants even sides; frames are made so)
     out = Path(out)
@@ -306,7 +311,7 @@ def stylize_video(
             resume_at[c.index] = n if (n > c.first and not c.lead) else c.first
             for m in range(resume_at[c.index], c.end):
                 records.pop(m, None)
-    interrupts = Interrupts()
+    interrupts = Interrupts(cancelled)
     bar = tqdm(total=count, unit="frame", disable=not progress, desc=out.name, dynamic_ncols=True)
     bar.update(sum(c.end - c.start for c in chunks if c.index in done))
     held: dict[int, list[Painted]] = {}  # a crossfade chunk's overlap, until the chunk before is done
@@ -323,13 +328,15 @@ def stylize_video(
             rec["resized_from_another_size"] = True
         records[p.index] = rec
 
-    def on_frame(task: Task, p: Painted) -> None:
+    def written(task: Task, p: Painted) -> None:
         if p.index < task.chunk.start:  # (an overlap: cross-faded once the chunk before is done)
             held.setdefault(task.chunk.index, []).append(p)
             return
         write(p)
         save()
         bar.update(1)
+        if on_frame is not None:
+            on_frame(len(records), count, frames_dir / FRAME.format(p.index))
         secs = [r["seconds"] for r in records.values() if "seconds" in r]
         bar.set_postfix_str(f"{sum(secs) / max(1, len(secs)):.1f} s/frame", refresh=False)
 
@@ -384,7 +391,7 @@ def stylize_video(
 
     crew: Workers | None = None
     try:
-        with interrupts.installed():
+        with interrupts.installed(ctrl_c):
             make = workers or (lambda p, i, n: LocalWorkers(p, i.check))
             crew = make(painter, interrupts, len(pending))
             while pending or running:
@@ -403,7 +410,7 @@ def stylize_video(
                         del buf[n]
                 if not running:
                     raise AssertionError("video chunks: nothing to run")  # (never: the first is ready)
-                task, _ = crew.next_done(on_frame)
+                task, _ = crew.next_done(written)
                 running.discard(task.chunk.index)
                 finished_chunks.add(task.chunk.index)
                 finish(task.chunk)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from artstyle.apps.web import MAX_SIDE, MAX_UPLOAD_PIXELS
+from artstyle.apps.web import MAX_CLIP_FRAMES, MAX_CLIP_SIDE, MAX_SIDE, MAX_UPLOAD_PIXELS
 from artstyle.apps.web.manager import Manager
 from artstyle.apps.web.store import NotFound, Store
 from artstyle.errors import ArtstyleError
@@ -26,6 +26,8 @@ class Limits:
     max_styles: int
     max_side: int = MAX_SIDE
     max_upload_megapixels: float = MAX_UPLOAD_PIXELS / 1e6
+    max_clip_frames: int = MAX_CLIP_FRAMES
+    max_clip_side: int = MAX_CLIP_SIDE
 
 
 def _store(request: Request) -> Store:

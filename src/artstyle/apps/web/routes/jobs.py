@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from artstyle.apps.web.manager import FINISHED, Manager
 from artstyle.apps.web.routes.common import (
@@ -152,8 +154,10 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
         if len(styles) > limits.max_styles:
             raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
         return await _submit_experiment(form, contents, styles, store, manager)
+    if kind == "video":
+        return await _submit_video(form, store, manager, limits)
     if kind != "stylize":
-        raise ArtstyleError(f"unknown kind {kind[:40]!r}; stylize or experiment")
+        raise ArtstyleError(f"unknown kind {kind[:40]!r}; stylize, video or experiment")
     batch = len(form.getlist("content")) > 1
     req = await _read_stylize(form, store, limits)
     timings = Timings(store.root / TIMINGS)
@@ -187,6 +191,63 @@ async def submit(request: Request, store: StoreDep, manager: ManagerDep, limits:
         return manager.submit("stylize", *jobs[0])
     group = manager.submit_group("stylize", jobs)
     return {"group": group["id"], "jobs": group["jobs"], "skipped": req.skipped}
+
+
+async def _submit_video(form: Any, store: Store, manager: Manager, limits: Limits) -> dict[str, Any]:
+    """A clip (the field ``clip``: an uploaded video of at most ``max_clip_frames`` frames), its
+    paintings and settings (``size`` at most ``max_clip_side``), and the video's own options
+    (``video``: a JSON object of ``artstyle video``'s fields)."""
+    from artstyle.config import VideoOptions
+
+    item = form.get("clip")
+    if not isinstance(item, UploadFile):
+        raise ArtstyleError("a clip is needed: the field 'clip' (an uploaded video file)")
+    styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
+    if not styles:
+        raise ArtstyleError("at least one painting is needed: the field 'style' (files or image ids)")
+    if len(styles) > limits.max_styles:
+        raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
+    settings = parse_json(str(form.get("settings") or "{}"), "settings")
+    preset_name = str(form.get("preset") or "default")
+    cfg, _, error = check_settings(preset_name, settings)
+    if cfg is None:
+        raise ArtstyleError(error)
+    cfg.check_paintings(len(styles))
+    if cfg.size > limits.max_clip_side:
+        raise ArtstyleError(
+            f"size {cfg.size}: the studio paints clips up to {limits.max_clip_side} px "
+            "(larger: artstyle video on the command line)"
+        )
+    given = parse_json(str(form.get("video") or "{}"), "video")
+    names = {f.name for f in dataclasses.fields(VideoOptions)}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise ArtstyleError(f"video: unknown option {unknown[0][:40]!r}")
+    try:
+        opts = VideoOptions(**given)
+        opts.check()
+    except TypeError as e:
+        raise ArtstyleError(f"video: {e}") from None
+    data = await item.read()
+    if not data:
+        raise ArtstyleError(f"{display_name(item.filename, 'clip')}: the file is empty")
+    clip = await run_in_threadpool(store.add_clip, data, item.filename, limits.max_clip_frames)
+    task = {
+        "config": cfg.to_dict(),
+        "video": dataclasses.asdict(opts),
+        "clip": str(store.clip_path(clip["id"])),
+        "clip_meta": clip,
+        "styles": [str(store.image_path(m["id"])) for m in styles],
+        "style_ids": [m["id"] for m in styles],
+    }
+    info = {
+        "clip": {k: clip[k] for k in ("id", "name", "frames", "seconds", "fps")},
+        "styles": [public_image(m) for m in styles],
+        "preset": preset_name,
+        "settings": cfg.to_dict(),
+        "video": dataclasses.asdict(opts),
+    }
+    return manager.submit("video", task, info)
 
 
 async def _submit_experiment(
@@ -246,11 +307,24 @@ async def job_image(job_id: str, store: StoreDep, manager: ManagerDep) -> Respon
     raise NotFound("this job has no image yet")
 
 
+@router.get("/{job_id}/video")
+async def job_video(job_id: str, store: StoreDep, manager: ManagerDep) -> FileResponse:
+    """A painted clip (an .mp4 with the clip's timing and audio), once it is finished."""
+    if manager.view(job_id).get("kind") != "video":
+        raise NotFound("this job is not a video")
+    path = store.job_file(job_id, "result.mp4")
+    if not path.is_file():
+        raise NotFound("this video is not finished")
+    return FileResponse(path, media_type="video/mp4", filename=f"artstyle-{job_id[:8]}.mp4")
+
+
 @router.get("/{job_id}/sidecar")
 async def job_sidecar(job_id: str, store: StoreDep, manager: ManagerDep) -> FileResponse:
-    manager.view(job_id)
-    path = store.job_file(job_id, "result.png.json")
-    return FileResponse(path, media_type="application/json", filename=f"artstyle-{job_id[:8]}.png.json")
+    name = "result.mp4.json" if manager.view(job_id).get("kind") == "video" else "result.png.json"
+    path = store.job_file(job_id, name)
+    if not path.is_file():
+        raise NotFound("this job has no sidecar yet")
+    return FileResponse(path, media_type="application/json", filename=f"artstyle-{job_id[:8]}.{name[7:]}")
 
 
 @router.get("/{job_id}/report")

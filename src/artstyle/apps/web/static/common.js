@@ -63,5 +63,6 @@ export function isFinished(status) { return state.schema.statuses.finished.inclu
 // A job's name: its photo and paintings, or its experiment.
 export function title(job) {
   if (job.kind === "experiment") return `experiment: ${job.experiment}`;
+  if (job.kind === "video") return `clip ${job.clip ? job.clip.name : "?"} × ${(job.styles || []).map((s) => s.name).join(" + ")}`;
   return `${job.content ? job.content.name : "?"} × ${(job.styles || []).map((s) => s.name).join(" + ")}`;
 }

@@ -36,6 +36,26 @@ export async function startExperiment() {
   refreshJobs();
 }
 
+export async function startVideo() {
+  const file = $("clip-file").files[0];
+  if (!file) return;
+  const data = jobForm();
+  data.delete("content");
+  data.append("kind", "video");
+  data.append("clip", file, file.name);
+  $("start-video").disabled = true;
+  $("clip-msg").textContent = "uploading…";
+  try {
+    track(await api("/api/jobs", { method: "POST", body: data }));
+    $("clip-msg").textContent = "";
+  } catch (e) {
+    $("clip-msg").textContent = e.message;
+  } finally {
+    $("start-video").disabled = false;
+  }
+  refreshJobs();
+}
+
 export function track(job) {
   if (state.source) state.source.close();
   state.tracked = job.id;
@@ -81,6 +101,7 @@ export function showJob(job) {
     lines.push(`loss ${fmt(l.total)} · content ${fmt(l.content)} · style ${fmt(l.style)} · tv ${fmt(l.tv)}`);
   }
   if (p.runs !== undefined) lines.push(`runs ${p.runs_done}/${p.runs}`);
+  if (p.frames !== undefined) lines.push(`frame ${p.frames_done}/${p.frames}`);
   if (p.elapsed_s !== undefined && !isFinished(job.status)) lines.push(`elapsed ${duration(p.elapsed_s)} · ETA ${duration(p.eta_s)}`);
   if (isFinished(job.status)) {
     if (job.seconds !== undefined) lines.push(`took ${duration(job.seconds)}`);
@@ -159,7 +180,7 @@ export function renderGallery(jobs) {
   const box = $("gallery");
   box.textContent = "";
   $("gallery-empty").hidden = jobs.length > 0;
-  state.viewList = jobs.filter((j) => j.has_image && j.content);
+  state.viewList = jobs.filter((j) => j.has_image && j.content && j.kind !== "video");
   for (const j of jobs) box.append(card(j, refreshJobs));
 }
 

@@ -2,15 +2,16 @@
 // controls.
 import { $, api, el, PRESET_LABELS, state } from "./common.js";
 import { addPainting, dropZone, loadLibrary, setPhoto, setPhotos, upload } from "./images.js";
-import { refreshJobs, start, startExperiment } from "./jobs.js";
+import { refreshJobs, start, startExperiment, startVideo } from "./jobs.js";
 import { buildForm, buildSimple, fillForm, simpleValues, updateStart } from "./settings.js";
 import { clipViewer, closeViewer, fitViewer, stepViewer, viewerKeys, zoomViewer } from "./viewer.js";
 
 // ---- start --------------------------------------------------------------------------------------
 
 async function init() {
+  let cfg;
   try {
-    const cfg = await api("/api/config");
+    cfg = await api("/api/config");
     state.schema = cfg;
     state.presets = cfg.presets;
   } catch (e) {
@@ -36,6 +37,16 @@ async function init() {
   document.addEventListener("keydown", viewerKeys);
   $("start").addEventListener("click", start);
   $("start-experiment").addEventListener("click", startExperiment);
+  $("start-video").addEventListener("click", startVideo);
+  $("clip-file").addEventListener("change", () => {
+    const f = $("clip-file").files[0];
+    $("clip-name").textContent = f ? f.name : "";
+    $("start-video").disabled = !f;
+  });
+  const lim = cfg.limits || {};
+  $("clip-limits").textContent = `Clips of up to ${lim.max_clip_frames} frames, painted at up to ${lim.max_clip_side} px `
+    + `(choose the size above), each frame from the one before (no flicker); frames appear as they are painted. `
+    + `Longer clips: artstyle video on the command line.`;
   dropZone($("photo-drop"), $("photo-file"), async (files) => {
     if (!files.length) return;
     const taken = [];

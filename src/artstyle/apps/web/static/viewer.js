@@ -87,7 +87,9 @@ export function card(j, refresh) { // refresh: the list again, after a delete
   const s = j.settings || {};
   const l = j.losses || {};
   const facts = [];
+  const clip = j.kind === "video";
   if (j.kind === "experiment") facts.push(`${j.quick ? "quick " : ""}experiment ${j.experiment}`);
+  else if (clip) facts.push(`clip of ${j.clip.frames} frames · ${s.size} px · strength ${s.style_strength} %`);
   else facts.push(`${s.size} px · strength ${s.style_strength} % · ${s.optimizer} · ${s.style_loss} · ${s.scales} scale(s)`);
   if (j.seconds !== undefined) {
     const est = j.estimate && j.estimate.seconds !== undefined ? ` (estimated ${duration(j.estimate.seconds)})` : "";
@@ -96,17 +98,20 @@ export function card(j, refresh) { // refresh: the list again, after a delete
   if (l.total !== undefined) facts.push(`loss ${fmt(l.total)} (content ${fmt(l.content)}, style ${fmt(l.style)}, tv ${fmt(l.tv)})`);
   if (j.message) facts.push(j.message);
   const links = [];
-  if (j.has_image) {
+  if (clip && j.video) {
+    links.push(el("a", { href: q(`/api/jobs/${j.id}/video`), download: `artstyle-${j.id.slice(0, 8)}.mp4`, text: "MP4" }));
+    links.push(el("a", { href: q(`/api/jobs/${j.id}/sidecar`), download: `artstyle-${j.id.slice(0, 8)}.mp4.json`, text: "sidecar" }));
+  } else if (j.has_image && !clip) {
     links.push(el("a", { href: q(`/api/jobs/${j.id}/image`), download: `artstyle-${j.id.slice(0, 8)}.png`, text: "PNG" }));
     links.push(el("a", { href: q(`/api/jobs/${j.id}/sidecar`), download: `artstyle-${j.id.slice(0, 8)}.png.json`, text: "sidecar" }));
   }
   if (j.report) links.push(el("a", { href: q(`/api/jobs/${j.id}/report`), target: "_blank", rel: "noopener", text: "open report" }));
   const inputs = el("div", { class: "inputs" },
-    el("img", { src: imageUrl(j.content.id, true), alt: j.content.name, title: j.content.name }), "←",
+    clip ? el("span", { text: `▶ ${j.clip.name}` }) : el("img", { src: imageUrl(j.content.id, true), alt: j.content.name, title: j.content.name }), "←",
     ...(j.styles || []).map((st) => el("img", { src: imageUrl(st.id, true), alt: st.name, title: st.name })));
   const buttons = el("div", { class: "row" });
   if (j.has_image && j.content) buttons.append(el("button", { type: "button", class: "open", text: "Open", onclick: () => openViewer(j.id) }));
-  if (j.kind !== "experiment") buttons.append(el("button", { type: "button", text: "Use these settings again", onclick: () => reuse(j) }));
+  if (j.kind === "stylize") buttons.append(el("button", { type: "button", text: "Use these settings again", onclick: () => reuse(j) }));
   for (const a of links) buttons.append(a);
   buttons.append(el("button", {
     type: "button", text: "Delete", onclick: () => {
@@ -114,7 +119,8 @@ export function card(j, refresh) { // refresh: the list again, after a delete
     },
   }));
   return el("div", { class: "card", "data-job": j.id },
-    j.has_image ? compare(j) : null,
+    clip && j.video ? el("video", { src: q(`/api/jobs/${j.id}/video`), controls: "", loop: "", preload: "metadata", poster: q(`/api/jobs/${j.id}/image`), class: "clip" })
+      : (j.has_image && !clip ? compare(j) : (j.has_image ? el("img", { src: q(`/api/jobs/${j.id}/image`), alt: "the last frame painted", class: "clip" }) : null)),
     el("div", { class: "row" }, el("span", { class: "badge " + j.status, text: j.status }),
       el("span", { class: "muted", text: new Date(j.created * 1000).toLocaleString() })),
     el("div", { text: title(j) }), inputs,
