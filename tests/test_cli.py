@@ -275,7 +275,9 @@ def test_a_folder_of_photos_is_painted_into_a_folder_and_a_rerun_skips_them(tmp_
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 1, first.output  # one photo failed; the others are done
     assert "failed: " in first.output and "broken.png" in first.output and "Traceback" not in first.output
-    assert sorted(p.name for p in out.iterdir()) == [f"p{i}.png{x}" for i in range(3) for x in ("", ".json")]
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"p{i}.jpg.png{x}" for i in range(3) for x in ("", ".json")
+    ]
     made = {p: p.stat().st_mtime_ns for p in out.iterdir()}
     (photos / "broken.png").unlink()
     again = CliRunner().invoke(main, args)
@@ -293,7 +295,7 @@ def test_a_folder_of_photos_is_painted_into_a_folder_and_a_rerun_skips_them(tmp_
     ]
     r = CliRunner().invoke(main, [*args, "-o", str(two), *fast])
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in two.glob("*.png")) == ["p0.png", "p1.png"]
+    assert sorted(p.name for p in two.glob("*.png")) == ["p0.jpg.png", "p1.jpg.png"]
 
 
 def test_a_batch_says_what_is_wrong_in_one_line(tmp_path):
@@ -360,4 +362,58 @@ def test_a_batch_never_writes_among_its_photos_and_skips_hidden_files(tmp_path):
         main, ["stylize", str(photos), str(tmp_path / "painting.png"), "-o", str(out), *fast]
     )
     assert r.exit_code == 0 and "._a.jpg" not in r.output, r.output  # (not read, not failed)
-    assert sorted(p.name for p in out.glob("*.png")) == ["a-2.png", "a.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.jpg.png", "a.png.png"]
+
+
+@pytest.mark.usefixtures("tiny_weights")
+def test_batch_names_are_stable_and_a_changed_photo_is_painted_again(tmp_path):
+    """Photos a.jpg, a.png and a-2.jpg make three pictures (a.png's was also named a-2.png);
+    adding b.bmp beside an up-to-date b.jpg renames nothing and paints nothing twice; a photo that
+    changed is painted again without --overwrite (its picture is the batch's own), an unchanged
+    one is skipped even with --overwrite; a file of that name that the batch did not make is kept
+    unless --overwrite; two photos of one name from two folders are refused in one line."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(("a.jpg", "a.png", "a-2.jpg", "b.jpg")):
+        gradient_image(56, 48, seed=i).save(photos / name)
+    stripes_image().save(tmp_path / "painting.png")
+    out = tmp_path / "out"
+    fast = ["--size", "40", "--scales", "1", "--iterations", "2", "-q"]
+    args = ["stylize", str(photos), str(tmp_path / "painting.png"), "-o", str(out), *fast]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    names = ["a-2.jpg.png", "a.jpg.png", "a.png.png", "b.jpg.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == names
+    made = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    gradient_image(56, 48, seed=9).save(photos / "b.bmp")
+    gradient_image(56, 48, seed=7).save(photos / "a.jpg")  # the photo changed
+    r = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert "a.jpg.png: painted again: the photo changed" in r.output and "4 of 5 pictures" not in r.output
+    now = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert sorted(p.name for p in out.glob("*.png")) == sorted([*names, "b.bmp.png"])
+    assert now["a.jpg.png"] != made["a.jpg.png"]
+    assert all(now[n] == made[n] for n in made if not n.startswith("a.jpg"))  # the rest: untouched
+    (out / "b.bmp.png").unlink()
+    (out / "b.bmp.png.json").unlink()
+    (out / "b.bmp.png").write_bytes(b"the user's own file")
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "b.bmp.png" in r.output and "--overwrite" in r.output, r.output
+    assert (out / "b.bmp.png").read_bytes() == b"the user's own file"
+    other = tmp_path / "other"
+    other.mkdir()
+    gradient_image(56, 48, seed=5).save(other / "b.jpg")
+    r = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(photos),
+            str(other),
+            "--style",
+            str(tmp_path / "painting.png"),
+            "-o",
+            str(out),
+            *fast,
+        ],
+    )
+    assert r.exit_code == 1 and "would both be painted into b.jpg.png" in r.output, r.output

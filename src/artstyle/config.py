@@ -457,6 +457,20 @@ class StyleConfig:
             return self.style_weight
         return self.style_weight * strength_multiplier(self.style_strength)
 
+    @property
+    def strength_share(self) -> float:
+        """How much of the start's departure from the photo (a recoloured start, noise) and of the
+        smoothing term a run takes: ``style_strength`` over the default strength, at most 1. At
+        strength 0 the start is the photo and nothing but the photo's own features pulls on it,
+        so the result is the photo; it rises evenly with the strength; at the default strength
+        and above it is 1 (the run as it was)."""
+        return min(1.0, self.style_strength / DEFAULT_STRENGTH)
+
+    @property
+    def applied_tv_weight(self) -> float:
+        """The smoothing the objective uses: ``tv_weight`` times :attr:`strength_share`."""
+        return self.tv_weight * self.strength_share
+
     def active_layers(self) -> list[str]:
         """The layers a run reads (the network is cut after the deepest of them)."""
         return list(

@@ -246,8 +246,8 @@ class Objective(nn.Module):
             terms += [Term("style", w, styles.losses[s][layer], layer) for s, layer, w in styles.terms]
         else:
             terms += self.guided_style_terms(styles, content_feats)
-        if cfg.tv_weight > 0:
-            terms.append(Term("tv", cfg.tv_weight, tv_loss))
+        if cfg.applied_tv_weight > 0:  # (scaled with a strength under the default: 0 keeps the photo)
+            terms.append(Term("tv", cfg.applied_tv_weight, tv_loss))
         return terms
 
     def guided_style_terms(self, styles: StyleTargets, feats: dict[str, torch.Tensor]) -> list[Term]:

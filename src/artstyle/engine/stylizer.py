@@ -90,6 +90,30 @@ class RunState:
     tiles_done: list[torch.Tensor] = field(default_factory=list)
 
 
+def state_problem(state: RunState, plan: Plan) -> str | None:
+    """What makes ``state`` unusable for a run of ``plan`` (a level, pass or tile it does not have,
+    a picture or tile of another size, a step count past its end), or None when it fits."""
+    if not isinstance(state.level, int) or not 1 <= state.level <= len(plan.levels):
+        return f"level {state.level} of a plan of {len(plan.levels)}"
+    if not isinstance(state.iteration, int) or not 0 <= state.iteration <= plan.total_iterations:
+        return f"step {state.iteration} of {plan.total_iterations}"
+    level = plan.levels[state.level - 1]
+    w, h = level.size
+    if tuple(state.image.shape) != (1, 3, h, w):
+        return f"a picture of shape {tuple(state.image.shape)} for a level of {w}x{h}"
+    if not level.passes:
+        return "tiles for a level that is not tiled" if state.tiles_done or state.pass_index else None
+    if not isinstance(state.pass_index, int) or not 0 <= state.pass_index < len(level.passes):
+        return f"pass {state.pass_index} of {len(level.passes)}"
+    tiles = level.passes[state.pass_index].tiles
+    if len(state.tiles_done) > len(tiles):
+        return f"{len(state.tiles_done)} tiles of a pass of {len(tiles)}"
+    for t, made in zip(tiles, state.tiles_done, strict=False):
+        if made.shape[-2:] != (t.y1 - t.y0, t.x1 - t.x0) or made.numel() != 3 * (t.y1 - t.y0) * (t.x1 - t.x0):
+            return f"a tile of shape {tuple(made.shape)} where the plan has {t.x1 - t.x0}x{t.y1 - t.y0}"
+    return None
+
+
 @dataclass
 class StyleResult:
     """What :func:`stylize` returns: the image, its loss history and how the run went."""
@@ -136,7 +160,8 @@ def _initial(
     if cfg.initial_noiseblend > 0:
         noise = torch.rand(content.shape, generator=gen).to(content) * 255
         x = (1 - cfg.initial_noiseblend) * x + cfg.initial_noiseblend * noise
-    return x
+    share = cfg.strength_share  # (under the default strength the start leans to the photo: 0 is it)
+    return x if share >= 1 else content + share * (x - content)
 
 
 def as_styles(styles: Any, need: int | None = None) -> list[Image.Image]:

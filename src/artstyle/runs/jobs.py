@@ -28,8 +28,8 @@ from tqdm import tqdm
 from artstyle.config import StyleConfig, from_dict
 from artstyle.engine.painter import TilePainter
 from artstyle.engine.plan import Plan
-from artstyle.engine.stylizer import Step, StyleResult, Stylizer, finish_image, finish_pixels
-from artstyle.errors import ArtstyleError, NonFiniteLossError
+from artstyle.engine.stylizer import Step, StyleResult, Stylizer, finish_image, finish_pixels, state_problem
+from artstyle.errors import ArtstyleError, NonFiniteLossError, setting
 from artstyle.files import OutputExistsError, check_regular_file
 from artstyle.images.encode import Encoding, save_image
 from artstyle.runs.console import Interrupts, Progress
@@ -61,6 +61,7 @@ class JobOptions:
     cancelled: Callable[[], bool] | None = None  # read after every step: True stops the run, keeping it
     ctrl_c: bool = True  # this run takes Ctrl-C (a worker process leaves it to its manager)
     command: list[str] | None = None  # recorded in the sidecar (default: this process's argv)
+    restart: bool = False  # a tiled run's kept state is removed, and the run starts over
 
 
 class RunFailed(ArtstyleError):
@@ -99,16 +100,30 @@ def run_job(
     store, resume = None, None
     if plan.tiled:
         described = [s.describe() for s in (content, *styles)]
+        check_output(out, True, inputs)  # (the output may be taken: no state folder beside an input)
         store = RunStore(Path(out), run_key(cfg.to_dict(), described, plan.describe()))
-        resume = store.load()
-    ours = store is not None and resume is not None and store.owns_output()
-    overwrite = opts.overwrite or ours
-    n = opts.checkpoint_every
-    planned = [checkpoint_path(Path(out), i) for i in range(n, plan.total_iterations, n)] if n else []
-    if resume is not None:  # (checkpoints already written by the stopped run are its own)
-        planned = [p for p in planned if int(p.stem.rsplit("iter", 1)[1]) > resume.iteration]
-    out_path = check_output(out, overwrite, inputs, planned)
-    opts.encoding.check(out_path)
+        store.lock(opts.restart)
+    try:
+        if store is not None:
+            resume = store.load()
+            problem = state_problem(resume, plan) if resume is not None else None
+            if problem:
+                raise ArtstyleError(
+                    f"the state beside {out} does not match this run ({problem}); remove {store.dir} "
+                    f"or pass {setting('restart')} to start over"
+                )
+        ours = store is not None and resume is not None and store.owns_output()
+        overwrite = opts.overwrite or ours
+        n = opts.checkpoint_every
+        planned = [checkpoint_path(Path(out), i) for i in range(n, plan.total_iterations, n)] if n else []
+        if resume is not None:  # (checkpoints already written by the stopped run are its own)
+            planned = [p for p in planned if int(p.stem.rsplit("iter", 1)[1]) > resume.iteration]
+        out_path = check_output(out, overwrite, inputs, planned)
+        opts.encoding.check(out_path)
+    except BaseException:
+        if store is not None:
+            store.release()
+        raise
     if resume is not None:
         log(
             f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
@@ -160,6 +175,29 @@ def run_job(
             command=opts.command,
         )
 
+    try:
+        return _paint_and_write(
+            stylizer, content, plan, resume, store, opts, interrupts, progress, on_step, write, out_path
+        )
+    finally:
+        if store is not None:
+            store.release()
+
+
+def _paint_and_write(
+    stylizer: Stylizer,
+    content: Source,
+    plan: Plan,
+    resume: Any,
+    store: RunStore | None,
+    opts: JobOptions,
+    interrupts: Interrupts,
+    progress: Progress,
+    on_step: Callable[[Step], None],
+    write: Callable[..., Path],
+    out_path: Path,
+) -> StyleResult:
+    """:func:`run_job`'s run and its writes, once everything is checked."""
     try:
         with interrupts.installed(opts.ctrl_c):
             result = stylizer.stylize(
@@ -241,15 +279,39 @@ class BatchOutcome:
 
 
 def batch_outputs(photos: Sequence[Path], outdir: Path, suffix: str = ".png") -> list[Path]:
-    """Each photo's output in ``outdir``: its name with ``suffix`` (``a.jpg`` -> ``a.png``; a
-    second ``a`` from another folder or format becomes ``a-2.png``)."""
-    seen: dict[str, int] = {}
-    out = []
+    """Each photo's output in ``outdir``: its whole file name with ``suffix`` (``a.jpg`` ->
+    ``a.jpg.png``, ``a.png`` -> ``a.png.png``): never two photos' pictures under one name, and a
+    picture keeps its name when photos are added. Two photos of the same name (from two folders)
+    are refused in one line."""
+    seen: dict[str, Path] = {}
     for p in photos:
-        stem = p.stem
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(outdir / (f"{stem}{suffix}" if seen[stem] == 1 else f"{stem}-{seen[stem]}{suffix}"))
-    return out
+        if p.name in seen and seen[p.name].resolve() != p.resolve():
+            raise ArtstyleError(
+                f"{seen[p.name]} and {p} would both be painted into {p.name}{suffix}; rename one, or "
+                "paint the folders into different -o folders"
+            )
+        seen[p.name] = p
+    return [outdir / f"{p.name}{suffix}" for p in photos]
+
+
+def _changed(out: Path, photo: Path, config: dict[str, Any], shas: list[str]) -> str | None:
+    """Why this batch's own earlier picture of ``photo`` at ``out`` (its sidecar names a photo of
+    that name) is out of date, or None when ``out`` is not such a picture (someone else's file,
+    or none)."""
+    try:
+        data = json.loads(sidecar_path(out).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    content = data.get("content") if isinstance(data, dict) else None
+    if not (out.is_file() and isinstance(content, dict)) or Path(str(content.get("path"))).name != photo.name:
+        return None
+    if content.get("sha256") != shas[0]:
+        return "the photo changed"
+    if data.get("config") != config:
+        return "the settings changed"
+    if data.get("interrupted") or data.get("error"):
+        return "it was not finished"
+    return "the paintings changed"
 
 
 def run_batch(
@@ -261,10 +323,12 @@ def run_batch(
     need: int | None = None,
     report: Any = None,
 ) -> list[BatchOutcome]:
-    """Paint every photo with the same paintings and settings into ``outdir``, one after another
-    through one Stylizer: a photo whose picture there is up to date (same settings and inputs) is
-    skipped, a bad one is reported and the rest go on, Ctrl-C keeps the picture so far and stops.
-    ``report`` is called with each outcome."""
+    """Paint every photo with the same paintings and settings into ``outdir`` (names:
+    :func:`batch_outputs`), one after another through one Stylizer: a photo whose picture there is
+    up to date (same settings and inputs, by their sha256) is skipped; one whose photo, paintings
+    or settings changed since this batch painted it is painted again; a file of the same name that
+    this batch did not make is replaced only with ``overwrite``. A bad photo is reported and the
+    rest go on; Ctrl-C keeps the picture so far and stops. ``report`` is called with each outcome."""
     outputs = batch_outputs(photos, outdir)
     style_shas = [s.sha256 for s in styles]
     stylizer = Stylizer([s.image for s in styles], cfg)
@@ -274,11 +338,16 @@ def run_batch(
         try:
             data = check_regular_file(photo, "image").read_bytes()  # (read once: hashed, then decoded)
             sha = hashlib.sha256(data).hexdigest()
-            if not opts.overwrite and finished_run(out, cfg.to_dict(), [sha, *style_shas]):
+            if finished_run(out, cfg.to_dict(), [sha, *style_shas]):
                 outcome.status, outcome.message = "skipped", "up to date"
             else:
                 label = f"{i}/{len(photos)} {photo.name[:30]} "
-                job = dataclasses.replace(opts, label=label, stylizer=stylizer)
+                why = _changed(out, photo, cfg.to_dict(), [sha, *style_shas])
+                # (its own earlier picture of this photo is re-made; anything else only with --overwrite)
+                job = dataclasses.replace(
+                    opts, label=label, stylizer=stylizer, overwrite=opts.overwrite or why is not None
+                )
+                outcome.message = f"painted again: {why}" if why else ""
                 source = Source.from_bytes(data, str(photo), sha, photo, need)
                 if run_job(source, styles, out, cfg, job).interrupted:
                     outcome.status = "interrupted"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ import numpy as np
 import torch
 
 from artstyle.engine.stylizer import RunState
-from artstyle.errors import ArtstyleError
-from artstyle.files import atomic_write_bytes, sha256_file
+from artstyle.errors import ArtstyleError, setting
+from artstyle.files import atomic_write_bytes, probe_writable, sha256_file
 from artstyle.runs.record import json_safe
 
 STATE = "state.json"
+LOCK = "lock"
 
 
 def state_dir(out: Path) -> Path:
@@ -55,18 +57,59 @@ class RunStore:
         self._image_for: tuple[int, int] | None = None  # (level, pass) of the image on disk
         self._tiles = 0
         self.interim = ""  # sha256 of the picture a stopped run left at the output
+        self._lock: int | None = None
+        self._made = False
+
+    def lock(self, restart: bool = False) -> None:
+        """Take the state folder for this run, before anything is read from it: made if needed
+        and tried for writing (a folder that cannot be written is one line now, not after the
+        first tile), and locked, so that a second run of the same output is refused in one line
+        while this one lives (the lock goes with the process, a kill included). ``restart``: an
+        earlier run's state is removed first."""
+        made = not self.dir.exists()
+        try:
+            if restart and not made:
+                for p in [*self.dir.glob("*.npy"), self.dir / STATE]:
+                    p.unlink(missing_ok=True)
+            self.dir.mkdir(exist_ok=True)
+        except OSError as e:
+            raise ArtstyleError(f"{self.dir}: cannot make the state folder ({e.strerror or e})") from None
+        self._made = made
+        probe_writable(self.dir, self.out)
+        try:
+            import fcntl
+        except ImportError:  # (no advisory locks here: the run goes on unlocked)
+            return
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ArtstyleError(
+                f"{self.out}: another run is painting it now (its state {self.dir} is in use); wait for "
+                "it to finish, or choose another output"
+            ) from None
+        self._lock = fd
+
+    def release(self) -> None:
+        """Let go of the lock (and of a state folder this run made and left empty)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+        if self._made and self.dir.is_dir() and not (self.dir / STATE).exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def load(self) -> RunState | None:
         """The state a stopped run of the same key left, or None; a folder of another run (or
         unreadable) is one ArtstyleError."""
-        if not self.dir.exists():
+        if not (self.dir / STATE).exists():
             return None
         try:
             data = json.loads((self.dir / STATE).read_text())
             if not isinstance(data, dict) or data.get("key") != self.key:
                 raise ArtstyleError(
-                    f"{self.dir}: holds the state of another run (other settings or inputs); delete it "
-                    "or choose another output"
+                    f"{self.dir}: holds the state of another run (other settings or inputs); remove it "
+                    f"or pass {setting('restart')} to start over"
                 )
             s = data["state"]
             image = _tensor(self.dir / s["image"])
@@ -75,8 +118,8 @@ class RunStore:
             self.interim = str(data.get("interim_sha256", ""))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ArtstyleError(
-                f"{self.dir}: the saved state cannot be read ({type(e).__name__}); delete the folder to "
-                "start over"
+                f"{self.dir}: the saved state cannot be read ({type(e).__name__}); remove it or pass "
+                f"{setting('restart')} to start over"
             ) from None
         self._image_for, self._tiles = (s["level"], s["pass"]), len(tiles)
         carried = s.get("carried")
@@ -137,8 +180,10 @@ class RunStore:
         atomic_write_bytes(self.dir / STATE, text.encode(), overwrite=True)
 
     def clear(self) -> None:
-        """The run is done: the state goes."""
+        """The run is done: the state goes (and its lock)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._made = False
+        self.release()
 
 
 def run_key(

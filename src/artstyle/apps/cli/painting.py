@@ -74,6 +74,11 @@ def _finish(out: Path, result: Any) -> None:
     default="",
     help="With --style-region-map: one colour per STYLE (names or #rrggbb), comma-separated.",
 )
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start a picture painted in tiles over: remove the state a stopped run kept beside it.",
+)
 @job_options
 @encoding_options
 @runner_options
@@ -86,6 +91,7 @@ def stylize(
     style_masks: tuple[str, ...],
     style_region_map: str | None,
     region_colors: str,
+    restart: bool,
     overwrite: bool,
     checkpoint_every: int,
     quiet: bool,
@@ -134,7 +140,7 @@ def stylize(
 
     check_name(Path(output))  # (before its .state folder is looked for)
     # (a stopped run's own picture may be replaced by its continuation: run_job checks that)
-    stopped = state_dir(Path(output)).is_dir()
+    stopped = state_dir(Path(output)).is_dir() and not restart
     out = check_output(output, overwrite or stopped, [content, *styles, *mask_files])
     from artstyle.engine.pyramid import used_sides
 
@@ -153,6 +159,7 @@ def stylize(
         progress=not quiet,
         masks=masks,
         encoding=encoding,
+        restart=restart,
     )
     if mask_files:
         opts.extra["style_masks"] = [{"path": p, "sha256": sha256_file(Path(p))} for p in mask_files]
@@ -218,7 +225,7 @@ def _stylize_batch(
     opts = JobOptions(overwrite=overwrite, progress=not quiet, encoding=encoding)
 
     def say(o: Any) -> None:
-        extra = f": {o.message}" if o.status in ("failed", "skipped") else ""
+        extra = f": {o.message}" if o.message else ""
         click.echo(f"{o.status}: {o.photo} -> {o.output}{extra}", err=True)
 
     outcomes = run_batch(files, sources, outdir, cfg, opts, need=photo_side, report=say)
