@@ -69,6 +69,32 @@ def test_sixteen_bits_come_from_the_unrounded_result(tmp_path, photo_with_exif, 
     deep = deep[..., ::-1].astype(np.float64) / 257.0  # (to 0-255, RGB)
     assert np.abs(deep - eight).max() <= 0.5 + 1e-6  # the 8-bit file is the 16-bit one rounded
     assert np.abs(deep - np.rint(deep)).mean() > 0.05  # and it holds what rounding threw away
+    # tagged sRGB, with the photo's camera and date, like every output
+    made = tmp_path / ("d" + suffix)
+    if suffix == ".png":
+        with Image.open(made) as im:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+            exif = im.getexif()
+        assert exif[0x010F] == "Fujifilm" and exif.get_ifd(0x8769)[0x9003] == "2022:08:09 07:06:05"
+    else:
+        tifffile = pytest.importorskip("tifffile", reason="16-bit TIFF needs the sixteen-bit extra")
+        with tifffile.TiffFile(made) as tif:
+            tags = {t.code: t.value for t in tif.pages[0].tags}
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(bytes(tags[34675])))
+        assert tags[271] == "Fujifilm" and tags[272] == "X-T4" and tags[306] == "2022:08:09 07:06:05"
+        assert tags[305].startswith("artstyle ")
+    assert "sRGB" in ImageCms.getProfileDescription(profile)
+
+
+@pytest.mark.usefixtures("tiny_weights")
+def test_a_bmp_says_srgb_in_its_header(tmp_path, photo_with_exif):
+    out = _run(tmp_path, "o.bmp")
+    data = out.read_bytes()
+    assert data[14:18] == (124).to_bytes(4, "little") and data[14 + 56 : 14 + 60] == b"BGRs"  # LCS_sRGB
+    with Image.open(out) as im:
+        assert im.format == "BMP" and im.size == (48, 36) and im.mode == "RGB"
+        png = np.asarray(Image.open(_run(tmp_path, "o.png")))
+        assert np.array_equal(np.asarray(im), png)  # (the same picture, whatever the format)
 
 
 def test_a_bit_depth_or_format_the_output_cannot_have_is_refused_up_front(tmp_path):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +96,10 @@ def encode_image(
         raise ArtstyleError(f"{p}: unknown output format {p.suffix!r}")
     buf = io.BytesIO()
     kwargs: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    if fmt != "BMP":
-        kwargs["icc_profile"] = _SRGB_ICC
-        kwargs["exif"] = _output_exif(exif)
+    if fmt == "BMP":
+        return encode_bmp(im)
+    kwargs["icc_profile"] = _SRGB_ICC
+    kwargs["exif"] = _output_exif(exif)
     im.save(buf, fmt, **kwargs)
     return buf.getvalue()
 
@@ -127,9 +130,18 @@ def check_bit_depth(path: str | os.PathLike[str], bits: int) -> None:
     if bits == 8:
         return
     p = Path(path)
-    if SAVE_FORMATS.get(p.suffix.lower()) not in DEEP_FORMATS:
+    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    if fmt not in DEEP_FORMATS:
         raise ArtstyleError(f"{p}: 16 bits a channel need a .png or .tif output")
-    _cv2()
+    if fmt == "PNG":
+        _cv2()
+        return
+    try:
+        import tifffile  # noqa: F401
+    except ImportError:
+        raise ArtstyleError(
+            '16-bit TIFF output needs tifffile: pip install "artstyle[sixteen-bit]"'
+        ) from None
 
 
 def _cv2() -> Any:
@@ -142,17 +154,82 @@ def _cv2() -> Any:
     return cv2
 
 
-def encode_pixels16(pixels: np.ndarray, path: str | os.PathLike[str]) -> bytes:
-    """An (H, W, 3) float RGB array in 0-255 as a 16-bit PNG or TIFF (by ``path``'s suffix),
-    through OpenCV (Pillow writes no 16-bit colour). The file carries no colour profile: sRGB is
-    what readers assume of an untagged file."""
-    cv2 = _cv2()
+def encode_pixels16(pixels: np.ndarray, path: str | os.PathLike[str], exif: bytes = b"") -> bytes:
+    """An (H, W, 3) float RGB array in 0-255 as a 16-bit PNG (OpenCV's encoder; Pillow writes no
+    16-bit colour) or TIFF (tifffile), by ``path``'s suffix, tagged sRGB like every output and with
+    the photo's kept date and camera (``exif``, see :data:`KEPT_EXIF`) and artstyle as software:
+    in a PNG its ``iCCP`` and ``eXIf`` chunks, in a TIFF its ICC tag and its own date, make, model
+    and software tags."""
     check_bit_depth(path, 16)
-    deep = np.rint(pixels[..., ::-1] * (65535.0 / 255.0)).astype(np.uint16)  # (OpenCV is BGR)
-    ok, buf = cv2.imencode(Path(path).suffix.lower(), deep)
+    deep = np.rint(np.clip(pixels, 0, 255) * (65535.0 / 255.0)).astype(np.uint16)
+    tags = _output_exif(exif)
+    if SAVE_FORMATS.get(Path(path).suffix.lower()) == "TIFF":
+        import tifffile
+
+        info = Image.Exif()
+        with contextlib.suppress(Exception):
+            info.load(tags)
+        if 0x0132 not in info:  # (a TIFF has no EXIF block here: the photo's own date is its date)
+            taken = info.get_ifd(0x8769).get(0x9003)
+            if taken:
+                info[0x0132] = taken
+        codes = (0x010F, 0x0110, 0x0132)  # make, model, date (software: its own argument)
+        extra = [(code, "s", 0, str(info[code]), True) for code in codes if code in info]
+        buf = io.BytesIO()
+        tifffile.imwrite(
+            buf,
+            deep,
+            photometric="rgb",
+            iccprofile=_SRGB_ICC,
+            compression="zlib",
+            extratags=extra,
+            software=str(info.get(0x0131, "artstyle")),
+            datetime=False,
+        )
+        return buf.getvalue()
+    ok, png = _cv2().imencode(".png", np.ascontiguousarray(deep[..., ::-1]))  # (OpenCV is BGR)
     if not ok:
         raise ArtstyleError(f"{path}: OpenCV could not encode a 16-bit image")
-    return bytes(buf)
+    iccp = b"sRGB\0\0" + zlib.compress(_SRGB_ICC)
+    chunks = _png_chunk(b"iCCP", iccp) + _png_chunk(b"eXIf", tags.removeprefix(b"Exif\0\0"))
+    head = 8 + 25  # (the signature, then IHDR: 4 + 4 + 13 + 4 bytes; the chunks go right after it)
+    data = bytes(png)
+    return data[:head] + chunks + data[head:]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_bmp(im: Image.Image) -> bytes:
+    """A 24-bit BMP with a version 5 header whose colour space is ``LCS_sRGB`` (Pillow writes the
+    version 1 header, which names none): the one tag the format has. BMP carries no date or camera
+    (the sidecar keeps them)."""
+    rgb = np.asarray(im.convert("RGB"))
+    h, w = rgb.shape[:2]
+    row = (w * 3 + 3) & ~3
+    pixels = np.zeros((h, row), np.uint8)
+    pixels[:, : w * 3] = rgb[::-1, :, ::-1].reshape(h, w * 3)  # (bottom-up, BGR)
+    header = struct.pack(
+        "<IiiHHIIiiII",
+        124,
+        w,
+        h,
+        1,
+        24,
+        0,
+        pixels.nbytes,
+        2835,
+        2835,
+        0,
+        0,  # (72 dpi)
+    )
+    header += struct.pack("<IIII", 0, 0, 0, 0)  # (no bit masks: BI_RGB)
+    header += b"BGRs"  # LCS_sRGB (the bytes of "sRGB" as a little-endian number)
+    header += bytes(36) + struct.pack("<III", 0, 0, 0)  # (end points and gamma: unused for sRGB)
+    header += struct.pack("<IIII", 4, 0, 0, 0)  # LCS_GM_IMAGES; no profile
+    size = 14 + len(header) + pixels.nbytes
+    return b"BM" + struct.pack("<IHHI", size, 0, 0, 14 + len(header)) + header + pixels.tobytes()
 
 
 def _output_exif(kept: bytes) -> bytes:

@@ -237,7 +237,8 @@ def write_result(
     inputs = input_paths(content, styles)
     encoding = encoding or Encoding()
     if encoding.bits == 16:
-        picture = encode_pixels16(np.asarray(image, np.float64) if pixels is None else pixels, out)
+        deep = np.asarray(image, np.float64) if pixels is None else pixels
+        picture = encode_pixels16(deep, out, exif=content.image.info.get("exif", b""))
     else:
         picture = encode_image(image, out, exif=content.image.info.get("exif", b""), quality=encoding.quality)
     extra = {**(extra or {}), "encoding": asdict(encoding)}
