@@ -102,13 +102,16 @@ def test_masks_travel_with_their_tiles(cfg):
 @pytest.mark.usefixtures("local_ray")
 def test_a_worker_that_dies_loses_only_its_tile(cfg, tmp_path):
     marker = tmp_path / "died"
-    painter = RayPainter(cfg, actors=2, worker=DyingTileWorker, worker_args=(str(marker),))
+    lines: list[str] = []
+    painter = RayPainter(cfg, actors=2, worker=DyingTileWorker, worker_args=(str(marker),), log=lines.append)
     try:
         remote, steps = _paint(cfg, painter)
+        assert len(painter.actors) == 2  # (the lost one was replaced: the run is not a worker short)
     finally:
         painter.close()
     local, local_steps = _paint(cfg)
     assert marker.exists()  # a worker process did die
+    assert len(lines) == 1 and "a tile worker was lost" in lines[0] and "try 2 of 4" in lines[0], lines
     assert len(steps) == len(local_steps) and np.abs(remote - local).mean() < 0.5
 
 

@@ -114,8 +114,14 @@ def test_a_state_of_other_settings_is_refused_in_one_line(tmp_path):
         assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
         assert "does not match this run" in done.stderr and said in done.stderr and "--restart" in done.stderr
     # a live run holds its state: a second run of the same output is refused, not mixed in
+    damaged = (state / "tile-2-0-0000.npy").stat().st_mtime_ns
     first = subprocess.Popen(_cmd(tmp_path, out, "--restart"), stderr=subprocess.PIPE, text=True)
-    _wait_for("tile-2-0-0000.npy", state, first)
+    end = time.time() + 120  # (until --restart has made a tile of its own)
+    while time.time() < end and first.poll() is None:
+        tile = state / "tile-2-0-0000.npy"
+        if tile.exists() and tile.stat().st_mtime_ns != damaged:
+            break
+        time.sleep(0.02)
     second = subprocess.run(_cmd(tmp_path, out), capture_output=True, text=True, timeout=300)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)

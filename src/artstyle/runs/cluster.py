@@ -6,8 +6,9 @@ that hold the network (loaded once each); the painting's statistics of a level a
 object store once and every actor reads them from there. A tile and its pixels travel (its crop of
 the photo and of the picture, its masks), and come back with their losses; the driver blends them
 in tile order, so the picture is the one the local run paints, writes checkpoints and the state,
-and writes the output. An actor that dies (its process or its node) is restarted and its tile
-given to another actor (:data:`MAX_RETRIES` times at most); only that tile's work is lost.
+and writes the output. An actor that dies (its process or its node) is replaced and its tile
+given to the new actor (:data:`MAX_RETRIES` times at most, one line each); only that
+tile's work is lost.
 
 Ray is an optional extra (``pip install "artstyle[cluster]"``), imported only here.
 """
@@ -18,7 +19,9 @@ import contextlib
 import copy
 import dataclasses
 import os
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +33,7 @@ from artstyle.engine.painter import LocalPainter, TileJob, TileStep
 from artstyle.engine.runtime import resolve_device
 from artstyle.engine.stylizer import build_network
 from artstyle.errors import ArtstyleError
+from artstyle.log import Log, to_terminal
 from artstyle.runs.signals import sigterm_as_ctrl_c
 
 #: How often Ray retries a tile (or a study's run) whose worker or node died.
@@ -53,6 +57,26 @@ def connect(address: str | None) -> bool:
         probe(address)
     if ray.is_initialized():  # (a program that embeds the runner and connected itself)
         return False
+    with _handlers_kept():
+        return _init(ray, address)
+
+
+@contextlib.contextmanager
+def _handlers_kept() -> Iterator[None]:
+    """``ray.init`` puts its own SIGTERM (and SIGINT) handler in the process that calls it: a C++
+    stack dump and exit 1 on ``docker stop``. The handlers in place before it are put back, so
+    every entry into Ray (tiles, study, studio, video) stops on SIGTERM as it does without Ray."""
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def _init(ray: Any, address: str | None) -> bool:
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -144,9 +168,10 @@ class RayPainter:
         runtime_env: dict[str, Any] | None = None,
         worker: type[TileWorker] = TileWorker,
         worker_args: tuple[Any, ...] = (),
+        log: Log = to_terminal,
     ) -> None:
         ray = ray_module()
-        self.ray = ray
+        self.ray, self.log = ray, log
         n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor)
         self._remote = ray.remote(worker).options(
             num_cpus=cpus_per_actor, max_restarts=0, max_task_retries=0, runtime_env=runtime_env
@@ -208,12 +233,19 @@ class RayPainter:
                         self._drop(actor)
                         if failures + 1 > MAX_RETRIES:
                             raise ArtstyleError(
-                                f"a tile failed {failures + 1} times on the cluster: {_line(e)}"
+                                f"a tile failed {failures + 1} times on the cluster; its worker was "
+                                f"lost: {_line(e)}"
                             ) from None
                         pending.append((job, failures + 1))
-                        if not self.actors:  # (none left: a new one, wherever Ray finds room)
-                            self.actors.append(self._remote.remote(*self._args))
-                            idle.append(self.actors[-1])
+                        # another worker in its place (Ray puts it where there is room: its CPU
+                        # is free again), so the run does not go on one worker short
+                        self.actors.append(self._remote.remote(*self._args))
+                        idle.append(self.actors[-1])
+                        self.log(
+                            f"artstyle: a tile worker was lost (its process or node died; out of "
+                            f"memory?); tile {job.index + 1} goes to a new worker, try {failures + 2} "
+                            f"of {MAX_RETRIES + 1}"
+                        )
                         continue
                     except ray.exceptions.RayError as e:
                         raise ArtstyleError(f"a tile failed on the cluster: {_line(e)}") from None

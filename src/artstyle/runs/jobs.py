@@ -276,6 +276,7 @@ class BatchOutcome:
     output: Path
     status: str
     message: str = ""
+    error: Exception | None = None  # (a failure, for the interface to word: settings by its names)
 
 
 def batch_outputs(photos: Sequence[Path], outdir: Path, suffix: str = ".png") -> list[Path]:
@@ -352,7 +353,7 @@ def run_batch(
                 if run_job(source, styles, out, cfg, job).interrupted:
                     outcome.status = "interrupted"
         except (ArtstyleError, OSError) as e:
-            outcome.status, outcome.message = "failed", str(e)
+            outcome.status, outcome.message, outcome.error = "failed", str(e), e
         outcomes.append(outcome)
         if report is not None:
             report(outcome)

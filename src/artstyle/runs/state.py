@@ -75,12 +75,22 @@ class RunStore:
         except OSError as e:
             raise ArtstyleError(f"{self.dir}: cannot make the state folder ({e.strerror or e})") from None
         self._made = made
-        probe_writable(self.dir, self.out)
+        try:
+            probe_writable(self.dir, self.out)
+            self._take()
+        except BaseException:
+            self.release()  # (and the folder, if this run made it)
+            raise
+
+    def _take(self) -> None:
         try:
             import fcntl
         except ImportError:  # (no advisory locks here: the run goes on unlocked)
             return
-        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise ArtstyleError(f"{self.out}: cannot lock its state {self.dir} ({e.strerror or e})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -24,7 +24,7 @@ from artstyle.apps.cli.options import (
     video_options,
 )
 from artstyle.config import VideoOptions
-from artstyle.errors import ArtstyleError
+from artstyle.errors import ArtstyleError, flag
 from artstyle.runs.signals import exit_status
 
 
@@ -225,7 +225,8 @@ def _stylize_batch(
     opts = JobOptions(overwrite=overwrite, progress=not quiet, encoding=encoding)
 
     def say(o: Any) -> None:
-        extra = f": {o.message}" if o.message else ""
+        said = o.error.worded(flag) if isinstance(o.error, ArtstyleError) else o.message
+        extra = f": {said}" if said else ""
         click.echo(f"{o.status}: {o.photo} -> {o.output}{extra}", err=True)
 
     outcomes = run_batch(files, sources, outdir, cfg, opts, need=photo_side, report=say)

@@ -140,7 +140,7 @@ class RayExecutor:
 
     def run(self, task: dict[str, Any]) -> None:
         inputs: dict[str, bytes] = {}
-        for key in ("content", "styles", "masks", "contents"):
+        for key in ("content", "styles", "masks", "contents", "clip"):
             value = task.get(key)
             for p in [value] if isinstance(value, str) else value or []:
                 inputs[p] = Path(p).read_bytes()
@@ -249,7 +249,7 @@ def _studio_task(
         for i, (path, data) in enumerate(inputs.items()):
             local[path] = str(here / f"input{i}{Path(path).suffix}")
             Path(local[path]).write_bytes(data)
-        for key in ("content", "styles", "masks", "contents"):
+        for key in ("content", "styles", "masks", "contents", "clip"):
             value = task.get(key)
             if isinstance(value, str):
                 task[key] = local[value]
