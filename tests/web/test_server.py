@@ -73,7 +73,7 @@ def test_stopping_with_pages_watching_ends_their_streams_and_interrupts_the_job(
                 "settings": json.dumps(LONG),
             }
             job = c.post("/api/jobs", data=data).json()
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120  # (on Ray: a worker process starts first)
             while c.get(f"/api/jobs/{job['id']}").json().get("preview", 0) < 1:
                 assert time.monotonic() < deadline, "no preview"
                 time.sleep(0.1)
@@ -102,7 +102,7 @@ def test_stopping_with_pages_watching_ends_their_streams_and_interrupts_the_job(
         if server.poll() is None:
             server.kill()
     assert ended == ["by the server", "by the server"], ended
-    assert code in ((0,) if runner == "ray" else (0, 128 + sig)), err
+    assert code == 0, err  # (a stop that went as it should is a normal end)
     assert "Traceback" not in err and "leaked" not in err and "SIGTERM received" not in err, err
     rec = json.loads((tmp_path / "d" / "jobs" / job["id"] / "job.json").read_text())
     assert rec["status"] == "interrupted" and rec["has_image"]

@@ -30,8 +30,41 @@ from artstyle.images.geometry import MIN_SIDE
 MAX_PIXELS = 268_435_456
 
 
-#: Files a folder of images is read for (what we write, and GIF).
-IMAGE_SUFFIXES = frozenset({*SAVE_FORMATS, ".gif"})
+#: Files a folder of images is read for (what we write, GIF, and phones' HEIC/HEIF).
+IMAGE_SUFFIXES = frozenset({*SAVE_FORMATS, ".gif", ".heic", ".heif", ".hif"})
+
+#: The brands of an ISO base media file that hold HEIF stills (an iPhone's HEIC among them).
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
+
+
+def _heif_opener() -> bool:
+    """Pillow reads HEIC/HEIF (phone photos) once pillow-heif has registered its opener; whether
+    it is there. Done once, on the first image decoded."""
+    global _HEIF
+    if _HEIF is None:
+        try:
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+            _HEIF = True
+        except ImportError:
+            _HEIF = False
+    return _HEIF
+
+
+_HEIF: bool | None = None
+
+
+def _is_heif(p: Path | io.BytesIO) -> bool:
+    try:
+        if isinstance(p, io.BytesIO):
+            head = p.getvalue()[:12]
+        else:
+            with open(p, "rb") as f:
+                head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -93,6 +126,7 @@ _OPEN_LOCK = threading.Lock()
 
 def _decode(p: Path | io.BytesIO, label: str, need: int | None, max_pixels: int = MAX_PIXELS) -> Image.Image:
     too_large = f"{label}: image is too large (over {max_pixels / 1e6:g} megapixels); refusing to decode it"
+    _heif_opener()
     try:
         with _OPEN_LOCK, warnings.catch_warnings(), _damaged_exif_is_dropped():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -109,6 +143,10 @@ def _decode(p: Path | io.BytesIO, label: str, need: int | None, max_pixels: int 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ArtstyleError(too_large) from None
     except UnidentifiedImageError:
+        if _is_heif(p) and not _heif_opener():
+            raise ArtstyleError(
+                f"{label}: a HEIC/HEIF photo needs pillow-heif: pip install pillow-heif"
+            ) from None
         raise ArtstyleError(f"{label}: not an image file Pillow can read") from None
     except PermissionError:
         raise ArtstyleError(f"{label}: permission denied") from None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,14 @@ def serve(
     manager = app.state.manager
 
     class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                # a stop asked for by Ctrl-C or SIGTERM that went as it should is a normal end:
+                # exit 0, not the signal raised again once the server is down (uvicorn's way)
+                self._captured_signals.clear()
+
         def handle_exit(self, sig: int, frame: Any) -> None:
             # Ctrl-C or SIGTERM: the running job stops now and open event streams end, so the
             # server is gone in a second or two, however many pages watch it

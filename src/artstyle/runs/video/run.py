@@ -393,8 +393,8 @@ def stylize_video(
     try:
         with interrupts.installed(ctrl_c):
             make = workers or (lambda p, i, n: LocalWorkers(p, i.check))
-            crew = make(painter, interrupts, len(pending))
-            while pending or running:
+            crew = make(painter, interrupts, len(pending)) if pending else None
+            while crew is not None and (pending or running):
                 limit = (pending[0].first if pending else count) + ahead
                 while crew.free() > 0:
                     c = next((c for c in pending if c.end <= limit and ready(c)), None)
