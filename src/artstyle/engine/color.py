@@ -13,6 +13,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -93,14 +97,39 @@ def transport_color(
     # blow it up into blocks of the painting's colours; a gradient stays a gradient)
     smooth = match_color(photo, style).filter(ImageFilter.GaussianBlur(2))
     x = _arr(smooth).reshape(-1, 3)
-    target = _arr(style).reshape(-1, 3)
-    rng = np.random.default_rng(seed)
-    levels = np.linspace(0.0, 1.0, 1025)
-    for _ in range(iterations):
-        rot, _r = np.linalg.qr(rng.normal(size=(3, 3)))
-        xp, tp = x @ rot, target @ rot
+    for rot, quantiles in _painting_axes(style, iterations, seed):
+        xp = x @ rot
         for k in range(3):  # each axis: the photo's quantiles mapped onto the painting's
-            xq, tq = np.quantile(xp[:, k], levels), np.quantile(tp[:, k], levels)
-            xp[:, k] = np.interp(xp[:, k], xq, tq)
+            xp[:, k] = np.interp(xp[:, k], np.quantile(xp[:, k], _LEVELS), quantiles[k])
         x = xp @ rot.T
     return _img(x.reshape(photo.height, photo.width, 3))
+
+
+_LEVELS = np.linspace(0.0, 1.0, 1025)
+#: The painting's side of the transport (its random axes and its quantiles along them), by the
+#: painting's pixels: the same for every photo, so a video's frames or a batch's photos sort the
+#: painting once, not once each (the result is the same to the bit).
+_AXES: OrderedDict[tuple[str, int, int], list[tuple[np.ndarray, list[np.ndarray]]]] = OrderedDict()
+_AXES_LOCK = threading.Lock()
+
+
+def _painting_axes(
+    style: Image.Image, iterations: int, seed: int
+) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    target = _arr(style).reshape(-1, 3)
+    key = (hashlib.sha1(target.tobytes()).hexdigest(), iterations, seed)
+    with _AXES_LOCK:
+        if key in _AXES:
+            _AXES.move_to_end(key)
+            return _AXES[key]
+    rng = np.random.default_rng(seed)
+    axes = []
+    for _ in range(iterations):
+        rot, _r = np.linalg.qr(rng.normal(size=(3, 3)))
+        tp = target @ rot
+        axes.append((rot, [np.quantile(tp[:, k], _LEVELS) for k in range(3)]))
+    with _AXES_LOCK:
+        _AXES[key] = axes
+        while len(_AXES) > 8:
+            _AXES.popitem(last=False)
+    return axes
