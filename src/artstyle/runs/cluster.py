@@ -154,6 +154,17 @@ class TileWorker:
             step.image = step.image.detach().cpu() if step.last and step.image is not None else None
         return steps
 
+    def ready(self) -> bool:
+        """Answers once the actor is up (its network loaded): a replacement joins then."""
+        return True
+
+
+def start_actor(remote: Any, args: tuple[Any, ...]) -> tuple[Any, Any]:
+    """A new actor and the reference that resolves once it is up (Ray places it where there is
+    room; until then nothing is given to it, so a run never waits on an actor that cannot start)."""
+    actor = remote.remote(*args)
+    return actor.ready.remote(), actor
+
 
 class RayPainter:
     """Paints tiles on Ray actors (one per ``cpus_per_actor`` CPUs of the cluster, at most
@@ -178,6 +189,7 @@ class RayPainter:
         )
         self._args = (cfg.to_dict(), cpus_per_actor, *worker_args)
         self.actors = [self._remote.remote(*self._args) for _ in range(n)]
+        self.starting: dict[Any, Any] = {}  # replacements not up yet: their ready() -> the actor
         self._put: dict[str, tuple[Any, Any]] = {}  # key -> (the value, its object reference)
 
     def _once(self, key: str, value: Any) -> Any:
@@ -223,8 +235,15 @@ class RayPainter:
                         job,
                         failures,
                     )
-                finished, _ = ray.wait(list(running), num_returns=1)
+                finished, _ = ray.wait([*running, *self.starting], num_returns=1)
                 for f in finished:
+                    if f in self.starting:  # a replacement is up: it takes tiles from now on
+                        actor = self.starting.pop(f)
+                        with contextlib.suppress(ray.exceptions.RayError):
+                            ray.get(f)
+                            self.actors.append(actor)
+                            idle.append(actor)
+                        continue
                     actor, job, failures = running.pop(f)
                     try:
                         steps: list[TileStep] = ray.get(f)
@@ -237,10 +256,11 @@ class RayPainter:
                                 f"lost: {_line(e)}"
                             ) from None
                         pending.append((job, failures + 1))
-                        # another worker in its place (Ray puts it where there is room: its CPU
-                        # is free again), so the run does not go on one worker short
-                        self.actors.append(self._remote.remote(*self._args))
-                        idle.append(self.actors[-1])
+                        # another worker in its place, where Ray finds room (its CPU is free
+                        # again after a process death; after a node's, maybe nowhere): it takes
+                        # tiles once it is up, and meanwhile the others go on
+                        ref_up, new = start_actor(self._remote, self._args)
+                        self.starting[ref_up] = new
                         self.log(
                             f"artstyle: a tile worker was lost (its process or node died; out of "
                             f"memory?); tile {job.index + 1} goes to a new worker, try {failures + 2} "
@@ -264,6 +284,7 @@ class RayPainter:
             self.ray.kill(actor, no_restart=True)
 
     def close(self) -> None:
-        for actor in self.actors:
-            self.ray.kill(actor)
-        self.actors = []
+        for actor in [*self.actors, *self.starting.values()]:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor)
+        self.actors, self.starting = [], {}

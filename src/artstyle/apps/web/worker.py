@@ -207,20 +207,7 @@ def _video(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[Status
     shown = [0]
 
     def on_frame(done: int, count: int, frame: Path) -> None:
-        spent = time.monotonic() - t0
-        frac = done / count if count else 0.0
-        events.put(
-            Progress(
-                job_id,
-                {
-                    "frames_done": done,
-                    "frames": count,
-                    "fraction": frac,
-                    "elapsed_s": spent,
-                    "eta_s": spent / frac - spent if frac else float("nan"),
-                },
-            )
-        )
+        events.put(_counted(job_id, "frames", done, count, t0))
         atomic_write_bytes(folder / "preview.png", frame.read_bytes(), overwrite=True)
         shown[0] += 1
         events.put(Preview(job_id, shown[0], done))
@@ -257,6 +244,16 @@ def _video(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[Status
     }
 
 
+def _counted(job_id: str, what: str, done: int, total: int, t0: float) -> Progress:
+    """Progress of a job that counts things (a clip's frames, an experiment's runs): how many of
+    how many, the share, the time spent and the time left at that pace."""
+    spent = time.monotonic() - t0
+    frac = done / total if total else 1.0
+    left = spent / frac - spent if frac else float("nan")
+    data = {f"{what}_done": done, what: total, "fraction": frac, "elapsed_s": spent, "eta_s": left}
+    return Progress(job_id, data)
+
+
 def _keep_preview(folder: Path) -> None:
     with contextlib.suppress(OSError):
         atomic_write_bytes(folder / "result.png", (folder / "preview.png").read_bytes(), overwrite=True)
@@ -282,20 +279,7 @@ def _experiment(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[S
                 _thread.interrupt_main()  # (once: a second would cut the report short)
                 sent = True
             done = len(list((out / "images").glob("*.json"))) if (out / "images").is_dir() else 0
-            spent = time.monotonic() - t0
-            frac = done / total if total else 1.0
-            events.put(
-                Progress(
-                    job_id,
-                    {
-                        "runs_done": done,
-                        "runs": total,
-                        "fraction": frac,
-                        "elapsed_s": spent,
-                        "eta_s": spent / frac - spent if frac else float("nan"),
-                    },
-                )
-            )
+            events.put(_counted(job_id, "runs", done, total, t0))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()

@@ -24,7 +24,7 @@ from artstyle.config import StyleConfig, VideoOptions, from_dict
 from artstyle.engine.stylizer import Stylizer
 from artstyle.errors import ArtstyleError
 from artstyle.log import to_terminal
-from artstyle.runs.cluster import MAX_RETRIES, ray_module
+from artstyle.runs.cluster import MAX_RETRIES, ray_module, start_actor
 from artstyle.runs.console import Interrupts
 from artstyle.runs.video.chunks import FramePainter, Painted
 from artstyle.runs.video.run import Task
@@ -51,6 +51,10 @@ class ChunkWorker:
         self, frames: list[Image.Image], first: int, before: tuple[Image.Image, Image.Image] | None
     ) -> list[Painted]:
         return list(self.painter.paint(frames, first, before))
+
+    def ready(self) -> bool:
+        """Answers once the actor is up (its network loaded): a replacement joins then."""
+        return True
 
     def pid(self) -> int:
         return os.getpid()
@@ -94,11 +98,13 @@ class RayWorkers:
         self.actors = [self._remote.remote(*self._args) for _ in range(n)]
         self.idle = list(self.actors)
         self.running: dict[Any, tuple[Any, Task]] = {}
+        self.starting: dict[Any, Any] = {}  # replacements not up yet: their ready() -> the actor
+        self.again: list[Task] = []  # chunks of lost workers, first in line for the next free one
         #: chunks retried after a lost worker: (chunk, try, what happened)
         self.retries: list[dict[str, Any]] = []
 
     def free(self) -> int:
-        return len(self.idle)
+        return max(0, len(self.idle) - len(self.again))
 
     def submit(self, task: Task) -> None:
         actor = self.idle.pop(0)
@@ -107,9 +113,18 @@ class RayWorkers:
     def next_done(self, on_frame: Callable[[Task, Painted], None]) -> tuple[Task, list[Painted]]:
         ray = self.ray
         while True:
-            finished, _ = ray.wait(list(self.running), num_returns=1, timeout=0.25)
+            while self.again and self.idle:
+                self.submit(self.again.pop(0))
+            finished, _ = ray.wait([*self.running, *self.starting], num_returns=1, timeout=0.25)
             self.interrupts.check()  # (Ctrl-C, SIGTERM or a cancel: raises KeyboardInterrupt)
             if not finished:
+                continue
+            if finished[0] in self.starting:  # a replacement is up: it takes chunks from now on
+                actor = self.starting.pop(finished[0])
+                with contextlib.suppress(ray.exceptions.RayError):
+                    ray.get(finished[0])
+                    self.actors.append(actor)
+                    self.idle.append(actor)
                 continue
             actor, task = self.running.pop(finished[0])
             try:
@@ -128,7 +143,7 @@ class RayWorkers:
                     f"artstyle: a worker was lost (its process or node died; out of memory?); {what} "
                     f"goes to another worker, try {task.tries + 1} of {MAX_RETRIES + 1}"
                 )
-                self.submit(task)
+                self.again.append(task)  # (to the first worker free: a survivor, or the new one once up)
                 continue
             except ray.exceptions.RayError as e:
                 raise ArtstyleError(f"a chunk failed on the cluster: {_line(e)}") from None
@@ -138,19 +153,20 @@ class RayWorkers:
             return task, painted
 
     def _replace(self, actor: Any) -> None:
-        """Another actor for a lost one (Ray places it where there is room)."""
+        """Another actor for a lost one, where Ray finds room (after a node's death maybe nowhere:
+        it joins once it is up, and meanwhile the others go on)."""
         if actor in self.actors:
             self.actors.remove(actor)
         with contextlib.suppress(Exception):  # (it is gone already, or going)
             self.ray.kill(actor, no_restart=True)
-        self.actors.append(self._remote.remote(*self._args))
-        self.idle.append(self.actors[-1])
+        ref_up, new = start_actor(self._remote, self._args)
+        self.starting[ref_up] = new
 
     def close(self) -> None:
-        for actor in self.actors:
+        for actor in [*self.actors, *self.starting.values()]:
             with contextlib.suppress(Exception):
                 self.ray.kill(actor)
-        self.actors, self.idle, self.running = [], [], {}
+        self.actors, self.idle, self.running, self.starting, self.again = [], [], {}, {}, []
 
 
 def ray_workers(

@@ -56,6 +56,27 @@ class StylizeForm:
     cfg: StyleConfig
 
 
+async def _paintings_and_settings(
+    form: Any, store: Store, limits: Limits, max_side: int, larger: str
+) -> tuple[list[dict[str, Any]], str, StyleConfig]:
+    """A form's paintings (``style``: files or image ids), preset and settings, checked, with a
+    size of at most ``max_side`` px (``larger`` says where a larger one goes)."""
+    styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
+    if not styles:
+        raise ArtstyleError("at least one painting is needed: the field 'style' (files or image ids)")
+    if len(styles) > limits.max_styles:
+        raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
+    settings = parse_json(str(form.get("settings") or "{}"), "settings")
+    preset_name = str(form.get("preset") or "default")
+    cfg, _, error = check_settings(preset_name, settings)
+    if cfg is None:
+        raise ArtstyleError(error)
+    cfg.check_paintings(len(styles))
+    if cfg.size > max_side:
+        raise ArtstyleError(f"size {cfg.size}: the studio paints up to {max_side} px; {larger}")
+    return styles, preset_name, cfg
+
+
 async def _read_stylize(form: Any, store: Store, limits: Limits) -> StylizeForm:
     """The photos (a batch: each its own job; one that is not an image is skipped and listed),
     paintings, masks and settings of a form, checked; any other problem is an ArtstyleError."""
@@ -71,22 +92,13 @@ async def _read_stylize(form: Any, store: Store, limits: Limits) -> StylizeForm:
     if not contents:
         first = f": {skipped[0]['error']}" if skipped else ""
         raise ArtstyleError(f"a photo is needed: the field 'content' (a file or an image id){first}")
-    styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
-    if not styles:
-        raise ArtstyleError("at least one painting is needed: the field 'style' (files or image ids)")
-    if len(styles) > limits.max_styles:
-        raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
-    settings = parse_json(str(form.get("settings") or "{}"), "settings")
-    preset_name = str(form.get("preset") or "default")
-    cfg, _, error = check_settings(preset_name, settings)
-    if cfg is None:
-        raise ArtstyleError(error)
-    cfg.check_paintings(len(styles))
-    if cfg.size > limits.max_side:
-        raise ArtstyleError(
-            f"size {cfg.size}: the studio paints up to {limits.max_side} px; larger pictures are "
-            "painted in tiles by the command line (artstyle stylize --size ...)"
-        )
+    styles, preset_name, cfg = await _paintings_and_settings(
+        form,
+        store,
+        limits,
+        limits.max_side,
+        "larger pictures are painted in tiles by the command line (artstyle stylize --size ...)",
+    )
     masks = [await image_ref(store, x, "mask") for x in form.getlist("mask")]
     if masks:
         await run_in_threadpool(as_masks, [str(store.image_path(m["id"])) for m in masks], len(styles))
@@ -202,22 +214,9 @@ async def _submit_video(form: Any, store: Store, manager: Manager, limits: Limit
     item = form.get("clip")
     if not isinstance(item, UploadFile):
         raise ArtstyleError("a clip is needed: the field 'clip' (an uploaded video file)")
-    styles = [await image_ref(store, x, "style") for x in form.getlist("style")]
-    if not styles:
-        raise ArtstyleError("at least one painting is needed: the field 'style' (files or image ids)")
-    if len(styles) > limits.max_styles:
-        raise ArtstyleError(f"{len(styles)} paintings; at most {limits.max_styles}")
-    settings = parse_json(str(form.get("settings") or "{}"), "settings")
-    preset_name = str(form.get("preset") or "default")
-    cfg, _, error = check_settings(preset_name, settings)
-    if cfg is None:
-        raise ArtstyleError(error)
-    cfg.check_paintings(len(styles))
-    if cfg.size > limits.max_clip_side:
-        raise ArtstyleError(
-            f"size {cfg.size}: the studio paints clips up to {limits.max_clip_side} px "
-            "(larger: artstyle video on the command line)"
-        )
+    styles, preset_name, cfg = await _paintings_and_settings(
+        form, store, limits, limits.max_clip_side, "larger clips: artstyle video on the command line"
+    )
     given = parse_json(str(form.get("video") or "{}"), "video")
     names = {f.name for f in dataclasses.fields(VideoOptions)}
     unknown = sorted(set(given) - names)
