@@ -34,7 +34,6 @@ from artstyle.engine.runtime import resolve_device
 from artstyle.engine.stylizer import build_network
 from artstyle.errors import ArtstyleError
 from artstyle.log import Log, to_terminal
-from artstyle.runs.signals import sigterm_as_ctrl_c
 
 #: How often Ray retries a tile (or a study's run) whose worker or node died.
 MAX_RETRIES = 3
@@ -94,13 +93,10 @@ def _init(ray: Any, address: str | None) -> bool:
 @contextlib.contextmanager
 def ray_session(address: str | None) -> Iterator[bool]:
     """Inside: connected to the cluster at ``address`` (or a local Ray of our own, stopped on the
-    way out); yields whether this call started Ray. ``ray.init`` puts its own SIGTERM handler in
-    this process (a stack dump and exit 1 on ``docker stop``): ours is put back, so SIGTERM stops
-    a run here as Ctrl-C does, keeping its work (exit 143)."""
+    way out); yields whether this call started Ray. (Signals stay ours: see :func:`connect`.)"""
     started = connect(address)
     try:
-        with sigterm_as_ctrl_c():
-            yield started
+        yield started
     finally:
         if started:
             ray_module().shutdown()

@@ -11,6 +11,7 @@ The algorithm lives in :mod:`artstyle.engine.stylizer` and knows nothing of file
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -98,13 +99,13 @@ def run_job(
         else:
             log("artstyle: nothing is painted in tiles at this size and memory; all of it is painted here")
     store, resume = None, None
-    if plan.tiled:
-        described = [s.describe() for s in (content, *styles)]
-        check_output(out, True, inputs)  # (the output may be taken: no state folder beside an input)
-        store = RunStore(Path(out), run_key(cfg.to_dict(), described, plan.describe()))
-        store.lock(opts.restart)
-    try:
-        if store is not None:
+    with contextlib.ExitStack() as held:  # (a tiled run's state stays locked until the run ends, however)
+        if plan.tiled:
+            described = [s.describe() for s in (content, *styles)]
+            check_output(out, True, inputs)  # (the output may be taken: no state folder beside an input)
+            store = RunStore(Path(out), run_key(cfg.to_dict(), described, plan.describe()))
+            store.lock(opts.restart)
+            held.callback(store.release)
             resume = store.load()
             problem = state_problem(resume, plan) if resume is not None else None
             if problem:
@@ -120,117 +121,90 @@ def run_job(
             planned = [p for p in planned if int(p.stem.rsplit("iter", 1)[1]) > resume.iteration]
         out_path = check_output(out, overwrite, inputs, planned)
         opts.encoding.check(out_path)
-    except BaseException:
-        if store is not None:
-            store.release()
-        raise
-    if resume is not None:
-        log(
-            f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
-            f"(from step {resume.iteration})"
-        )
-    progress = Progress(
-        plan, enabled=opts.progress, label=opts.label, start=resume.iteration if resume else 0
-    )
-    interrupts = Interrupts(opts.cancelled)
-    extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else opts.extra
-
-    def on_step(step: Step) -> None:
-        progress(step)
-        if store is not None:
-            store.history.append(step.record())
-        if n and step.iteration and step.iteration % n == 0 and step.iteration < step.total:
-            ck = checkpoint_path(out_path, step.iteration)
-            image = finish_image(step.output, content.image, cfg)
-            try:
-                save_image(image, ck, overwrite=overwrite, protect=inputs)
-            except OutputExistsError:
-                tqdm.write(f"artstyle: {ck} appeared meanwhile; kept it, skipped it", file=sys.stderr)
-        if opts.on_step is not None:
-            opts.on_step(step)
-        interrupts.check()
-
-    def write(
-        image: Image.Image,
-        output: torch.Tensor | None,
-        result: StyleResult | None,
-        error: str = "",
-        history: Any = None,
-    ) -> Path:
-        deep = opts.encoding.bits == 16
-        pixels = finish_pixels(output, content.image, cfg) if deep and output is not None else None
-        return write_result(
-            out_path,
-            image,
-            result,
-            cfg,
-            content,
-            styles,
-            overwrite=overwrite,
-            extra=extra,
-            error=error,
-            history=history,
-            encoding=opts.encoding,
-            pixels=pixels,
-            command=opts.command,
-        )
-
-    try:
-        return _paint_and_write(
-            stylizer, content, plan, resume, store, opts, interrupts, progress, on_step, write, out_path
-        )
-    finally:
-        if store is not None:
-            store.release()
-
-
-def _paint_and_write(
-    stylizer: Stylizer,
-    content: Source,
-    plan: Plan,
-    resume: Any,
-    store: RunStore | None,
-    opts: JobOptions,
-    interrupts: Interrupts,
-    progress: Progress,
-    on_step: Callable[[Step], None],
-    write: Callable[..., Path],
-    out_path: Path,
-) -> StyleResult:
-    """:func:`run_job`'s run and its writes, once everything is checked."""
-    try:
-        with interrupts.installed(opts.ctrl_c):
-            result = stylizer.stylize(
-                content.image,
-                callback=on_step,
-                masks=opts.masks,
-                plan=plan,
-                resume=resume,
-                on_state=store.save if store is not None else None,
+        if resume is not None:
+            log(
+                f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
+                f"(from step {resume.iteration})"
             )
-            if store is not None:
-                result.history = store.history  # (the stopped runs' steps, then this one's)
-            where = write(result.image, result.output, result)
-    except NonFiniteLossError as e:
-        progress.close()
-        if isinstance(e.last_good, Image.Image):
-            with interrupts.installed(opts.ctrl_c):
-                interrupts.has_image = True
-                where = write(e.last_good, None, None, str(e), getattr(e, "history", None))
-            raise RunFailed(str(e), where) from None
-        raise RunFailed(str(e), None) from None
-    finally:
-        progress.close()
-    if store is not None:
-        if result.interrupted and where == out_path:
-            store.mark_interim()
-        elif not result.interrupted:
-            store.clear()
-    if where != out_path:
-        raise ArtstyleError(
-            f"{out_path} appeared while the run worked and was kept; the result is in {where}"
+        progress = Progress(
+            plan, enabled=opts.progress, label=opts.label, start=resume.iteration if resume else 0
         )
-    return result
+        interrupts = Interrupts(opts.cancelled)
+        extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else opts.extra
+
+        def on_step(step: Step) -> None:
+            progress(step)
+            if store is not None:
+                store.history.append(step.record())
+            if n and step.iteration and step.iteration % n == 0 and step.iteration < step.total:
+                ck = checkpoint_path(out_path, step.iteration)
+                image = finish_image(step.output, content.image, cfg)
+                try:
+                    save_image(image, ck, overwrite=overwrite, protect=inputs)
+                except OutputExistsError:
+                    tqdm.write(f"artstyle: {ck} appeared meanwhile; kept it, skipped it", file=sys.stderr)
+            if opts.on_step is not None:
+                opts.on_step(step)
+            interrupts.check()
+
+        def write(
+            image: Image.Image,
+            output: torch.Tensor | None,
+            result: StyleResult | None,
+            error: str = "",
+            history: Any = None,
+        ) -> Path:
+            deep = opts.encoding.bits == 16
+            pixels = finish_pixels(output, content.image, cfg) if deep and output is not None else None
+            return write_result(
+                out_path,
+                image,
+                result,
+                cfg,
+                content,
+                styles,
+                overwrite=overwrite,
+                extra=extra,
+                error=error,
+                history=history,
+                encoding=opts.encoding,
+                pixels=pixels,
+                command=opts.command,
+            )
+
+        try:
+            with interrupts.installed(opts.ctrl_c):
+                result = stylizer.stylize(
+                    content.image,
+                    callback=on_step,
+                    masks=opts.masks,
+                    plan=plan,
+                    resume=resume,
+                    on_state=store.save if store is not None else None,
+                )
+                if store is not None:
+                    result.history = store.history  # (the stopped runs' steps, then this one's)
+                where = write(result.image, result.output, result)
+        except NonFiniteLossError as e:
+            progress.close()
+            if isinstance(e.last_good, Image.Image):
+                with interrupts.installed(opts.ctrl_c):
+                    interrupts.has_image = True
+                    where = write(e.last_good, None, None, str(e), getattr(e, "history", None))
+                raise RunFailed(str(e), where) from None
+            raise RunFailed(str(e), None) from None
+        finally:
+            progress.close()
+        if store is not None:
+            if result.interrupted and where == out_path:
+                store.mark_interim()
+            elif not result.interrupted:
+                store.clear()
+        if where != out_path:
+            raise ArtstyleError(
+                f"{out_path} appeared while the run worked and was kept; the result is in {where}"
+            )
+        return result
 
 
 def execute_run(

@@ -11,6 +11,7 @@ The flow for the next frame is computed on a second thread while the current fra
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,8 +41,6 @@ class Painted:
     record: dict[str, Any] = field(default_factory=dict)
 
     def image(self) -> Image.Image:
-        import io
-
         with Image.open(io.BytesIO(self.png)) as im:
             return im.convert("RGB")
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from artstyle.config import StyleConfig, VideoOptions, from_dict
+from artstyle.config import VideoOptions, from_dict
 from artstyle.engine.stylizer import Stylizer
 from artstyle.errors import ArtstyleError
 from artstyle.log import to_terminal
@@ -85,9 +85,8 @@ class RayWorkers:
         n = min(n, most) if most else n
         st = painter.stylizer
         self._remote = ray.remote(worker).options(num_cpus=cpus_per_run, max_restarts=0, max_task_retries=0)
-        cfg: StyleConfig = st.cfg
         self._args = (
-            cfg.to_dict(),
+            st.cfg.to_dict(),
             asdict(painter.opts),
             list(st.styles),
             painter.size,

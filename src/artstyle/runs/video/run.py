@@ -44,6 +44,9 @@ from artstyle.runs.video.containers import FRAME, Clip, clear_stale_temps, encod
 from artstyle.runs.video.shots import Chunk, CutFinder, plan_chunks, shots_of
 
 STATE = "video.json"
+#: Frames decoded ahead of the first chunk still to be given out, at most, in chunks: enough for
+#: the shots after a long one to reach idle workers, and a bound on the frames held in memory.
+AHEAD_CHUNKS = 16
 
 
 def _frames_dir(out: Path, movie: bool) -> Path:
@@ -317,6 +320,8 @@ def stylize_video(
     held: dict[int, list[Painted]] = {}  # a crossfade chunk's overlap, until the chunk before is done
     started = len(records)
 
+    painted = [0, 0.0]  # frames painted by this run, and their seconds (the bar's s/frame)
+
     def save() -> None:
         listed = [records[n] for n in sorted(records)]
         write_json(state_path, {**want, "frames": listed, "chunks_done": sorted(done)}, overwrite=True)
@@ -337,8 +342,9 @@ def stylize_video(
         bar.update(1)
         if on_frame is not None:
             on_frame(len(records), count, frames_dir / FRAME.format(p.index))
-        secs = [r["seconds"] for r in records.values() if "seconds" in r]
-        bar.set_postfix_str(f"{sum(secs) / max(1, len(secs)):.1f} s/frame", refresh=False)
+        painted[0] += 1
+        painted[1] += p.record["seconds"]
+        bar.set_postfix_str(f"{painted[1] / painted[0]:.1f} s/frame", refresh=False)
 
     def finish(c: Chunk) -> None:
         """Mark ``c`` done (its overlap cross-faded first), and the one after it that waited."""
@@ -366,8 +372,7 @@ def stylize_video(
     buf: dict[int, Image.Image] = {}
     decoder = enumerate(_decoded(Path(source), opts, cfg.size, size))
     decoded = -1
-    # frames decoded ahead of the first chunk still to be given out, at most
-    ahead = max(2, 2 * 8) * opts.chunk_frames
+    ahead = AHEAD_CHUNKS * opts.chunk_frames
 
     def frame(n: int) -> Image.Image:
         nonlocal decoded
