@@ -238,7 +238,7 @@ def _video(task: dict[str, Any], events: Any, flags: CancelFlag) -> tuple[Status
     record = json.loads(side.read_text())
     return Status.DONE, {
         "has_image": True,
-        "video": True,
+        "has_video": True,  # (its mp4; "video" is the job's options)
         "seconds": record.get("seconds", 0.0),
         "frames_done": record.get("frame_count", 0),
     }

@@ -98,7 +98,7 @@ export function card(j, refresh) { // refresh: the list again, after a delete
   if (l.total !== undefined) facts.push(`loss ${fmt(l.total)} (content ${fmt(l.content)}, style ${fmt(l.style)}, tv ${fmt(l.tv)})`);
   if (j.message) facts.push(j.message);
   const links = [];
-  if (clip && j.video) {
+  if (clip && j.has_video) {
     links.push(el("a", { href: q(`/api/jobs/${j.id}/video`), download: `artstyle-${j.id.slice(0, 8)}.mp4`, text: "MP4" }));
     links.push(el("a", { href: q(`/api/jobs/${j.id}/sidecar`), download: `artstyle-${j.id.slice(0, 8)}.mp4.json`, text: "sidecar" }));
   } else if (j.has_image && !clip) {
@@ -119,7 +119,7 @@ export function card(j, refresh) { // refresh: the list again, after a delete
     },
   }));
   return el("div", { class: "card", "data-job": j.id },
-    clip && j.video ? el("video", { src: q(`/api/jobs/${j.id}/video`), controls: "", loop: "", preload: "metadata", poster: q(`/api/jobs/${j.id}/image`), class: "clip" })
+    clip && j.has_video ? el("video", { src: q(`/api/jobs/${j.id}/video`), controls: "", loop: "", preload: "metadata", poster: q(`/api/jobs/${j.id}/image`), class: "clip" })
       : (j.has_image && !clip ? compare(j) : (j.has_image ? el("img", { src: q(`/api/jobs/${j.id}/image`), alt: "the last frame painted", class: "clip" }) : null)),
     el("div", { class: "row" }, el("span", { class: "badge " + j.status, text: j.status }),
       el("span", { class: "muted", text: new Date(j.created * 1000).toLocaleString() })),
