@@ -4,13 +4,14 @@ a self-contained report.html (images embedded, opens offline)."""
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from PIL import Image
 
 from artstyle.apps.study.experiment import Experiment, Outcome, input_thumbnail, slug, write_table
@@ -76,7 +77,7 @@ def write_report(exp: Experiment, out: Path, outcomes: list[Outcome]) -> Path:
             row: list[Cell] = [(thumbs[c], c.stem), (thumbs[s], s.stem)]
             row += [(_result_image(o), f"{o.spec.variant.name} · {_caption(o)}") for o in items]
             sheet_path = out / "sheets" / f"compare__{stem}.png"
-            save_image(grid_sheet([row], title=f"{c.stem} x {s.stem}", header_row=False), sheet_path)
+            save_image(grid_sheet([row], title=f"{c.stem} × {s.stem}", header_row=False), sheet_path)
         series = {
             o.spec.variant.name or "run": (o.sidecar.get("history", []), o.sidecar.get("config", {}))
             for o in items
@@ -111,26 +112,34 @@ class Summary:
     rows: list[dict[str, Any]]
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report's templates (``templates/``): HTML escaped, Markdown as written."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("artstyle.apps.study", "templates"),
+        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
 def _markdown(sm: Summary) -> str:
-    exp, out, grids, pairs, rows = sm.exp, sm.out, sm.grids, sm.pairs, sm.rows
-    lines = [f"# {exp.name}", "", exp.description, "", f"Source: `{exp.source}`", ""]
-    lines += ["## Contact sheets", ""]
-    for name, p in grids:
-        lines += [f"![{name}]({_rel(p, out)})", ""]
-    lines += ["## Each photo × painting", ""]
-    for label, sheet, plot in pairs:
-        lines += [f"### {label}", ""]
-        if sheet:
-            lines += [f"![{label}]({_rel(sheet, out)})", ""]
-        if plot:
-            lines += [f"![loss curves]({_rel(plot, out)})", ""]
-    lines += ["## Results", ""]
-    if rows:
-        keys = list(rows[0])
-        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(str(r[k]).replace("|", "/") for k in keys) + " |" for r in rows]
-    lines += ["", "Images with their JSON sidecars are in `images/`; the table is `results.csv`.", ""]
-    return "\n".join(lines)
+    out = sm.out
+    return (
+        _templates()
+        .get_template("report.md.j2")
+        .render(
+            exp=sm.exp,
+            grids=[(name, _rel(p, out)) for name, p in sm.grids],
+            pairs=[
+                (label, sheet and _rel(sheet, out), plot and _rel(plot, out))
+                for label, sheet, plot in sm.pairs
+            ],
+            rows=sm.rows,
+        )
+    )
 
 
 def _data_uri(p: Path, max_width: int = 1600) -> str:
@@ -143,44 +152,19 @@ def _data_uri(p: Path, max_width: int = 1600) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _versions_line() -> str:
-    return ", ".join(f"{k} {v}" for k, v in versions().items())
-
-
 def _html(sm: Summary) -> str:
-    exp, grids, pairs, rows = sm.exp, sm.grids, sm.pairs, sm.rows
-    e = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{e(exp.name)}</title><style>",
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1700px;color:#222}",
-        "img{max-width:100%;border:1px solid #ddd;margin:.3em 0}",
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}",
-        "th{background:#eee}tr.failed td{background:#fdd}code{background:#f4f4f4;padding:0 3px}",
-        "</style></head><body>",
-        f"<h1>{e(exp.name)}</h1><p>{e(exp.description)}</p>",
-        f"<p>Source <code>{e(exp.source)}</code>; {e(_versions_line())}</p>",
-        "<h2>Contact sheets</h2>",
-    ]
-    for name, p in grids:
-        parts.append(
-            f"<figure><img src='{_data_uri(p)}' alt='{e(name)}'><figcaption>{e(name)}</figcaption></figure>"
+    """The self-contained page: every picture embedded as a data URI."""
+    return (
+        _templates()
+        .get_template("report.html.j2")
+        .render(
+            exp=sm.exp,
+            versions=", ".join(f"{k} {v}" for k, v in versions().items()),
+            grids=[(name, _data_uri(p)) for name, p in sm.grids],
+            pairs=[
+                (label, sheet and _data_uri(sheet), plot and _data_uri(plot))
+                for label, sheet, plot in sm.pairs
+            ],
+            rows=sm.rows,
         )
-    parts.append("<h2>Each photo × painting</h2>")
-    for label, sheet, plot in pairs:
-        parts.append(f"<h3>{e(label)}</h3>")
-        if sheet:
-            parts.append(f"<img src='{_data_uri(sheet)}' alt='{e(label)}'>")
-        if plot:
-            parts.append(f"<img src='{_data_uri(plot)}' alt='loss curves'>")
-    parts.append("<h2>Results</h2><table>")
-    if rows:
-        parts.append("<tr>" + "".join(f"<th>{e(k)}</th>" for k in rows[0]) + "</tr>")
-        for r in rows:
-            cls = " class='failed'" if r["status"] == "failed" else ""
-            parts.append(f"<tr{cls}>" + "".join(f"<td>{e(str(v))}</td>" for v in r.values()) + "</tr>")
-    parts.append(
-        "</table><p>Images and their JSON sidecars: <code>images/</code>; table: "
-        "<code>results.csv</code>.</p></body></html>"
     )
-    return "\n".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from PIL import Image, ImageDraw, ImageFont
@@ -13,10 +14,25 @@ BG = (255, 255, 255)
 MISSING_BG = (200, 200, 200)
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+@functools.cache
+def _font_file() -> str | None:
+    """DejaVu Sans, which matplotlib ships (every Latin letter, dashes, ×, ·, …); Pillow's own
+    default font lacks the em dash and every accented letter."""
     try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow built without FreeType
+        from matplotlib import font_manager
+
+        return font_manager.findfont(
+            font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=True
+        )
+    except (ImportError, ValueError):
+        return None
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    path = _font_file()
+    try:
+        return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
+    except (OSError, TypeError, ImportError):  # (Pillow built without FreeType)
         return ImageFont.load_default()
 
 
