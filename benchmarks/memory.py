@@ -12,6 +12,13 @@ measured peak, the estimate and their ratio; then shows the refusal at a size th
 8000 px float TIFF, a 48 MP JPEG) for a run at ``--need`` px, each in its own process, against the
 size of the picture that run uses (its long side ``2 x need`` at most, as decoded). Run it with
 ``PYTHONPATH`` set to an older checkout's ``src`` to see that checkout's numbers.
+
+``--budgets``: instead, the time of the default run (``--size``, all levels) under each memory budget
+in GB (``all``: what is available less the margin, the default before it was measured), on each pair:
+the wall time, the peak, the finest level's tiles, and the time against the largest budget's. The
+default budget (``artstyle.engine.runtime.memory_budget``) was chosen from this table.
+
+    python benchmarks/memory.py --budgets 3 4 6 all --size 2048 --pairs tubingen:starry_night car:picasso
 """
 
 from __future__ import annotations
@@ -40,9 +47,15 @@ def main() -> None:
     ap.add_argument("--style", type=Path, default=SHARED / "style" / "starry_night.jpg")
     ap.add_argument("--decoding", action="store_true", help="measure decoding huge files instead")
     ap.add_argument("--need", type=int, nargs="+", default=[64, 512], help="(--decoding) run sizes")
+    ap.add_argument("--budgets", nargs="+", help="measure the time under these budgets (GB, or all) instead")
+    ap.add_argument("--size", type=int, default=2048, help="(--budgets) the run's size")
+    ap.add_argument("--pairs", nargs="+", default=["tubingen:starry_night", "car:picasso"])
     args = ap.parse_args()
     if args.decoding:
         decoding(args.need)
+        return
+    if args.budgets:
+        budgets(args.budgets, args.size, args.pairs)
         return
     for p in (args.content, args.style):
         if not p.exists():
@@ -86,6 +99,49 @@ def main() -> None:
             text=True,
         )
         print(f"exit {done.returncode}: {done.stderr.strip()}")
+
+
+def budgets(budgets: list[str], size: int, pairs: list[str]) -> None:
+    """The default run at ``size`` under each budget, on each pair (see the module)."""
+    from artstyle.engine.plan import MARGIN
+
+    out_dir = ROOT / "benchmarks" / "memory-out"
+    out_dir.mkdir(exist_ok=True)
+    exe = str(Path(sys.executable).parent / "artstyle")
+    print("| pair | size | budget GB | wall s | peak GB | finest level's tiles | time / largest budget's |")
+    print("|---|---|---|---|---|---|---|")
+    for pair in pairs:
+        photo, painting = pair.split(":")
+        named = (("content", photo), ("style", painting))
+        paths = [next((SHARED / kind).glob(name + ".*"), None) for kind, name in named]
+        if None in paths:
+            print(f"skipped {pair}: not in {SHARED}")
+            continue
+        rows = []
+        for b in budgets:
+            gb = ((available_memory() or 0) - MARGIN) / 2**30 if b == "all" else float(b)
+            out = out_dir / f"{pair.replace(':', '-')}-{size}-{b}.png"
+            cmd = [exe, "stylize", *map(str, paths), "-o", str(out), "--size", str(size)]
+            cmd += ["--max-memory", f"{gb:.2f}", "--overwrite", "-q"]
+            print("$", " ".join(cmd[1:]), file=sys.stderr, flush=True)
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                why = done.stderr.strip().splitlines()[-1]
+                print(f"| {pair} | {size} | {gb:.1f} | failed: {why} | | | |")
+                continue
+            side = json.loads(Path(str(out) + ".json").read_text())
+            finest = side.get("plan", [{}])[-1]  # (written for a tiled run)
+            tiles = "untiled"
+            if "tile" in finest:
+                tiles = f"{finest['tile']} px: {', '.join(map(str, finest['tiles']))}"
+            rows.append((gb, side["timings"]["total_s"], side["peak_memory_mb"] / 1024, tiles, b))
+        if not rows:
+            continue
+        top = max(rows)[1]
+        for gb, wall, peak, tiles, b in rows:
+            name = f"{gb:.1f} (all)" if b == "all" else f"{gb:g}"
+            row = f"| {pair} | {size} | {name} | {wall:.0f} | {peak:.2f} | {tiles} | {wall / top:.2f} |"
+            print(row, flush=True)
 
 
 #: The child: decode one file for a run at ``need`` px and print the peak resident memory it

@@ -57,12 +57,14 @@ def test_stylize_writes_image_and_sidecar(tmp_path, photo, painting):
     assert len(side["history"]) == 2 and side["versions"]["torch"]
     assert side["content"]["sha256"] and side["styles"][0]["path"].endswith("painting.png")
     assert "total_s" in side["timings"] and side["weights"] == "random-vgg19"
+    assert 0 < side["memory_budget_gb"] <= 6  # (the default budget, written down)
 
 
 def test_progress_bar_shows_iteration_scale_size_and_losses(tmp_path, photo, painting):
     code, output, _ = run("stylize", photo, painting, "-o", tmp_path / "o.png", *FAST[:-1])
     assert code == 0, output
-    assert re.search(r"100%\|.*\| it 2/2 scale 1/1 40x33 loss \S+ \(c \S+ s \S+ tv \S+\) \[", output), output
+    bar = r"100%\|.*\| it 2/2 scale 1/1 40x33 \d+\.\d/\d+\.\d GB loss \S+ \(c \S+ s \S+ tv \S+\) \["
+    assert re.search(bar, output), output  # (the memory now, of the run's budget)
     assert ", it" not in output and "<-" not in output  # no tqdm postfix comma, no negative ETA
 
 

@@ -257,6 +257,23 @@ def test_memory_estimate_refuses_before_work(monkeypatch):
         artstyle.stylize(gradient_image(1024, 768), [stripes_image()], cfg.replace(max_memory=5.0))
 
 
+def test_the_default_memory_budget_leaves_room_for_others(monkeypatch):
+    gb = 2**30
+    cfg, cpu = artstyle.StyleConfig(), torch.device("cpu")
+    for total, have, budget in [(24, 22, 6), (8, 7, 4), (24, 3, 1.5), (4, 3.5, 2)]:
+        monkeypatch.setattr(runtime, "total_memory", lambda t=total: int(t * gb))
+        monkeypatch.setattr(runtime, "available_memory", lambda h=have: int(h * gb))
+        assert runtime.memory_budget(cfg, cpu) == int(budget * gb), (total, have)
+    assert runtime.memory_budget(cfg.replace(max_memory=10), cpu) == 10 * gb  # (a given one is kept)
+    assert runtime.memory_budget(cfg, torch.device("cuda")) is None
+    monkeypatch.setattr(runtime, "total_memory", lambda: None)
+    monkeypatch.setattr(runtime, "available_memory", lambda: None)
+    assert runtime.memory_budget(cfg, cpu) == runtime.DEFAULT_BUDGET
+    plan = stylizer.preflight((1024, 768), [(512, 400)], cfg.replace(size=2048), cpu)
+    assert plan.budget == runtime.DEFAULT_BUDGET and plan.tiled  # (2048 px whole needs 8 GB)
+    assert type(plan).from_dict(plan.to_dict()) == plan
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX signals")
 def test_a_second_ctrl_c_while_saving_does_not_lose_the_image(tmp_path, photo, painting):
     """A real process: two SIGINTs close together; the image is still written, exit 130."""

@@ -45,6 +45,7 @@ Precision = Literal["auto", "float32", "bfloat16"]
 LossNormalization = Literal["absolute", "relative"]
 PixelBounds = Literal["box", "free"]
 TilePainting = Literal["native", "enlarged"]
+AlphaMode = Literal["keep", "white"]
 
 
 def setting(
@@ -215,8 +216,9 @@ class StyleConfig:
     )
     max_memory: float = setting(
         0.0,
-        "Memory budget in GB (0 = what is available, less a margin): a level whose whole-image pass "
-        "would need more is painted in overlapping tiles that fit it.",
+        "Memory budget in GB (0 = the default: 6 GB, at most half the machine's memory and what is "
+        "available less 1.5 GB): a level whose whole-image pass would need more is painted in "
+        "overlapping tiles that fit it.",
         group="size",
         lo=0,
         hi=65536,
@@ -372,6 +374,13 @@ class StyleConfig:
         "none",
         "Keep the photo's colours: luminance (transfer on luminance only) or histogram "
         "(match the painting's colours to the photo first).",
+        group="start",
+    )
+    alpha: AlphaMode = setting(
+        "keep",
+        "A photo with transparency (a logo, a cut-out subject): keep (the picture carries the "
+        "photo's alpha, and transparent pixels do not drive the painting's statistics) or white "
+        "(painted on white, opaque).",
         group="start",
     )
     # -- reproducibility and device ------------------------------------------------------------

@@ -388,3 +388,21 @@ def test_masks_go_with_a_job_and_bad_ones_are_refused(client: TestClient) -> Non
     assert "empty" in one_line_error(client.post("/api/jobs", data={**base, "mask": black}), 400)
     two = {**base, "mask": [mask, mask]}
     assert "2 style masks for 1 paintings" in one_line_error(client.post("/api/jobs", data=two), 400)
+
+
+def test_a_photo_with_transparency_keeps_it_in_the_studio(client: TestClient) -> None:
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(gradient_image(seed=8).convert("RGBA")).copy()
+    a[:, :24, 3] = 0  # (the left half transparent)
+    meta = upload(client, png(Image.fromarray(a, "RGBA")), "cutout.png").json()
+    assert meta["alpha"] is True
+    base = {"content": meta["id"], "style": "demo-painting", "settings": json.dumps(QUICK)}
+    rec = wait(client, client.post("/api/jobs", data=base).json()["id"], finished)
+    assert rec["status"] == "done", rec
+    kept = Image.open(io.BytesIO(client.get(f"/api/jobs/{rec['id']}/image").content))
+    assert kept.mode == "RGBA" and np.asarray(kept.getchannel("A"))[:, :20].max() == 0
+    white = {**base, "settings": json.dumps({**QUICK, "alpha": "white"})}
+    rec = wait(client, client.post("/api/jobs", data=white).json()["id"], finished)
+    assert Image.open(io.BytesIO(client.get(f"/api/jobs/{rec['id']}/image").content)).mode == "RGB"

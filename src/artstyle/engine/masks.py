@@ -7,6 +7,11 @@ style layer they follow the network's pooling as the layer table says
 (:func:`artstyle.model.network.guide_at`), so that every layer's guided statistic sees the region it
 should (:class:`artstyle.model.losses.Guided`, for every style loss). Where no mask applies, only the
 content and TV terms act.
+
+A photo's transparency (``alpha`` ``keep``, :func:`kept_alpha`) goes the same way: its alpha is
+every painting's mask (times the painting's own mask where one is given), so transparent pixels
+do not drive the paintings' statistics; the run paints the photo's colours not composited on white
+(:func:`artstyle.images.decode.transparency`), and the picture carries the alpha.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageColor
+from PIL import Image, ImageChops, ImageColor
 
-from artstyle.errors import ArtstyleError
-from artstyle.images.decode import as_image
+from artstyle.config import StyleConfig
+from artstyle.errors import ArtstyleError, setting
+from artstyle.images.decode import as_image, transparency
 
 #: How far (RGB distance) a region map's pixel may be from a listed colour and still count as it.
 REGION_TOLERANCE = 48.0
@@ -63,3 +69,37 @@ def mask_tensor(mask: Image.Image, size: tuple[int, int], device: torch.device |
     """A mask at ``size`` (w, h) as a (1, 1, H, W) tensor in [0, 1]."""
     a = np.asarray(mask.resize(size, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
     return torch.from_numpy(a.copy())[None, None].to(device)
+
+
+def kept_alpha(content: Image.Image, cfg: StyleConfig, name: str = "the photo") -> Image.Image | None:
+    """The photo's alpha ("L") when the run keeps it (``alpha`` ``keep`` and a photo with
+    transparency, as decoded); None otherwise. A photo with nothing opaque is one ArtstyleError."""
+    found = transparency(content) if cfg.alpha == "keep" else None
+    if found is None:
+        return None
+    alpha = found[0]
+    if alpha.getextrema()[1] == 0:
+        raise ArtstyleError(
+            f"{name} is transparent everywhere: there is nothing to paint; pass {setting('alpha')} white "
+            "to paint it on white"
+        )
+    return alpha
+
+
+def alpha_masks(alpha: Image.Image, masks: Sequence[Image.Image] | None, n_styles: int) -> list[Image.Image]:
+    """Each painting's mask with the photo's ``alpha``: the alpha itself, or the painting's mask
+    (as :func:`as_masks` made it) times the alpha."""
+    if masks is None:
+        return [alpha] * n_styles
+    return [ImageChops.multiply(m.resize(alpha.size, Image.Resampling.BILINEAR), alpha) for m in masks]
+
+
+def with_alpha(image: Image.Image, content: Image.Image, cfg: StyleConfig) -> Image.Image:
+    """A finished picture (RGB, any size) with the photo's alpha when the run keeps it, resized
+    to it; else the picture as it is."""
+    found = transparency(content) if cfg.alpha == "keep" else None
+    if found is None:
+        return image
+    out = image.copy()
+    out.putalpha(found[0].resize(image.size, Image.Resampling.LANCZOS))
+    return out

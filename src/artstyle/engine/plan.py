@@ -5,9 +5,10 @@ nothing else recomputes the levels. Like pystiche's ``ImagePyramid(edge_sizes, n
 can also be written out and handed to :meth:`artstyle.engine.stylizer.Stylizer.stylize`.
 
 Tiles (:mod:`artstyle.engine.tiles`): a level is tiled when ``tile_size`` is given and the level is larger,
-or when its estimated peak exceeds the budget (``max_memory``, else what is available less
-:data:`MARGIN`); the tile is then the largest square that fits. Its iterations are spread over
-:data:`TILE_PASSES` passes with the grid moved between them; each tile gets them all.
+or when its estimated peak exceeds the budget (``max_memory``, else the default of
+:func:`artstyle.engine.runtime.memory_budget`); the tile is then the largest square that fits. Its
+iterations are spread over :data:`TILE_PASSES` passes with the grid moved between them; each tile
+gets them all.
 
 The painting at a tiled level is sized by ``tile_painting``: ``enlarged`` (the default) as at untiled
 levels, ``style_scale`` times the level, and read in pieces of a tile's size so that its pass stays
@@ -94,6 +95,8 @@ class Plan:
     """The levels of one run, coarsest first (see the module)."""
 
     levels: tuple[Level, ...]
+    #: The memory budget it was planned for, in bytes (None: no limit known, as on a GPU).
+    budget: int | None = None
 
     @property
     def full(self) -> Size:
@@ -131,7 +134,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """The whole plan as JSON data (:meth:`from_dict` makes it again): handed to a worker,
         so that a run is planned once."""
-        return {"levels": [dataclasses.asdict(lv) for lv in self.levels]}
+        return {"levels": [dataclasses.asdict(lv) for lv in self.levels], "budget": self.budget}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -140,7 +143,7 @@ class Plan:
             passes = tuple(Pass(tuple(Tile(**t) for t in p["tiles"]), p["iterations"]) for p in lv["passes"])
             sizes = tuple(tuple(s) for s in lv["style_sizes"])
             levels.append(Level(**{**lv, "size": tuple(lv["size"]), "style_sizes": sizes, "passes": passes}))
-        return cls(tuple(levels))
+        return cls(tuple(levels), data.get("budget"))
 
     def describe(self) -> list[dict[str, object]]:
         """The levels as the sidecar records them."""
@@ -271,7 +274,7 @@ def plan_run(
         if all(len(p.tiles) == 1 for p in passes):  # one tile: nothing moves between passes
             passes = (Pass(passes[0].tiles, iterations),)
         levels.append(Level(size, iterations, tiled, tile, overlap, passes, **detail))
-    return Plan(tuple(levels))
+    return Plan(tuple(levels), budget)
 
 
 def _tile_for(

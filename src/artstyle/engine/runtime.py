@@ -119,15 +119,53 @@ def available_memory() -> int | None:
     return min(limits) if limits else None
 
 
+#: The budget a run takes when none is given (``max_memory`` 0), on the CPU: the smallest budget
+#: whose default run was within 10 % of the time of one given all the memory that was available
+#: (``benchmarks/memory.py --budgets``; the README's table). A larger budget buys larger tiles, and
+#: past this size their halos and per-tile work no longer cost much.
+DEFAULT_BUDGET = 6 * GB
+#: ... and never more than this share of the machine's memory (a browser, or a second studio job,
+#: keeps the rest), nor more than what is available less :data:`~artstyle.engine.plan.MARGIN`.
+MACHINE_SHARE = 0.5
+
+
+def total_memory() -> int | None:
+    """Bytes of memory the machine gives this process: MemTotal, or the cgroup's limit where lower;
+    None where neither can be read."""
+    sizes = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    sizes.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cg).read_text().strip()
+            if raw != "max" and int(raw) < 2**60:
+                sizes.append(int(raw))
+            break
+        except (OSError, ValueError):
+            continue
+    return min(sizes) if sizes else None
+
+
 def memory_budget(cfg: StyleConfig, device: torch.device) -> int | None:
-    """Bytes a level may use (:func:`artstyle.engine.plan.plan_run`): ``max_memory`` when given, else on
-    the CPU what is available less :data:`artstyle.engine.plan.MARGIN`; None: no limit known."""
+    """Bytes a level may use (:func:`artstyle.engine.plan.plan_run`): ``max_memory`` when given;
+    else on the CPU the least of :data:`DEFAULT_BUDGET`, :data:`MACHINE_SHARE` of the machine and
+    what is available less :data:`~artstyle.engine.plan.MARGIN`; None: no limit known (a GPU)."""
     if cfg.max_memory:
         return int(cfg.max_memory * GB)
     if device.type != "cpu":
         return None
-    have = available_memory()
-    return None if have is None else max(have - MARGIN, 0)
+    caps = [DEFAULT_BUDGET]
+    total, have = total_memory(), available_memory()
+    if total is not None:
+        caps.append(int(MACHINE_SHARE * total))
+    if have is not None:
+        caps.append(max(have - MARGIN, 0))
+    return min(caps)
 
 
 class OverMemory(ArtstyleError):

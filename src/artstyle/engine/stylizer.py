@@ -21,7 +21,7 @@ from PIL import Image
 
 from artstyle.config import StyleConfig
 from artstyle.engine import color
-from artstyle.engine.masks import as_masks, mask_tensor
+from artstyle.engine.masks import alpha_masks, as_masks, kept_alpha, mask_tensor, with_alpha
 from artstyle.engine.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.engine.painter import LocalPainter, TileJob, TilePainter
 from artstyle.engine.plan import Level, Plan, plan_run
@@ -37,7 +37,7 @@ from artstyle.engine.runtime import (
 )
 from artstyle.engine.tiles import Blend
 from artstyle.errors import ArtstyleError, NonFiniteLossError, setting
-from artstyle.images.decode import as_image, load_image
+from artstyle.images.decode import STRAIGHT, as_image, load_image, transparency
 from artstyle.images.geometry import resize, to_image, to_tensor, upsample
 from artstyle.log import Log, quiet
 from artstyle.model.network import VGGFeatures
@@ -238,7 +238,8 @@ class Stylizer:
         before any work (:func:`preflight`). Pass it to :meth:`stylize` so that it is made once
         per run."""
         if not isinstance(content, tuple):
-            content = as_image(content, "content", self.photo_side).size
+            image = as_image(content, "content", self.photo_side)
+            content, masks = image.size, masks or kept_alpha(image, self.cfg) is not None
         return preflight(content, [s.size for s in self.styles], self.cfg, self.device, masks)
 
     def start_image(self, content: Any) -> Image.Image:
@@ -280,6 +281,10 @@ class Stylizer:
         start = None if initial is None else as_image(initial, "initial", self.photo_side)
         if masks is not None:
             masks = as_masks(masks, len(self.styles))
+        alpha = kept_alpha(content, self.cfg)
+        if alpha is not None:  # (its alpha guides every painting; its colours are not put on white)
+            masks = alpha_masks(alpha, masks, len(self.styles))
+            content = content.info[STRAIGHT]
         if plan is None:
             plan = self.plan(content.size, masks is not None)
         if terms is not None and plan.levels[-1].passes:
@@ -313,7 +318,7 @@ class Stylizer:
         cfg, device = self.cfg, self.device
         content = as_image(content, "content", self.photo_side)
         if plan is None:
-            plan = self.plan(content.size, masks is not None)
+            plan = self.plan(content.size, masks is not None or kept_alpha(content, cfg) is not None)
         history: list[dict[str, Any]] = []
         last: Step | None = None
         interrupted = False
@@ -545,7 +550,8 @@ class _Run:
         if level.painted is None:
             return None
         painted = self.plan.levels[level.painted]
-        look = self.stylizer.style_targets(styles_in, painted, gen) if level.look else None
+        held = level.look and self.masks is None  # (with masks the look of the whole is left out)
+        look = self.stylizer.style_targets(styles_in, painted, gen) if held else None
         return Detail(level.anchor, look, level.look or 1.0)
 
     def step(
@@ -658,11 +664,18 @@ def preflight(
 
 
 def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> Image.Image:
-    """The output tensor as an image, with the photo's colours put back for ``luminance``."""
+    """The output tensor as an image, with the photo's colours put back for ``luminance``, and
+    the photo's alpha when the run keeps it (:func:`artstyle.engine.masks.with_alpha`)."""
     im = to_image(output)
     if cfg.preserve_color == "luminance":
-        im = color.combine_luminance(im, content)
-    return im
+        im = color.combine_luminance(im, _painted_photo(content, cfg))
+    return with_alpha(im, content, cfg)
+
+
+def _painted_photo(content: Image.Image, cfg: StyleConfig) -> Image.Image:
+    """The photo as the run painted it: its colours not composited when it keeps the alpha."""
+    found = transparency(content) if cfg.alpha == "keep" else None
+    return content if found is None else found[1]
 
 
 def finish_pixels(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -> np.ndarray:
@@ -670,7 +683,7 @@ def finish_pixels(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) 
     outputs."""
     a = output.detach().float().squeeze(0).permute(1, 2, 0).clamp(0, 255).cpu().numpy().astype(np.float64)
     if cfg.preserve_color == "luminance":
-        a = color.combine_luminance_array(a, content)
+        a = color.combine_luminance_array(a, _painted_photo(content, cfg))
     return np.clip(a, 0, 255)
 
 

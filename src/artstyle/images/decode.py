@@ -208,7 +208,9 @@ def _decoded(im: Image.Image, need: int | None, source: Path | io.BytesIO | None
         if orientation and im.getexif().get(0x0112) != orientation:
             im.getexif()[0x0112] = orientation  # (a reduced picture: to_rgb's exif_transpose reads it)
         out = to_rgb(im)
-    out.info = {"exif": kept} if kept else {}
+    out.info = {k: v for k, v in out.info.items() if k in (ALPHA, STRAIGHT)}  # (its transparency)
+    if kept:
+        out.info["exif"] = kept
     return out
 
 
@@ -278,19 +280,47 @@ def _kept_exif(exif: Image.Exif) -> bytes:
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow image to upright 8-bit sRGB (see :func:`load_image`)."""
+    """Convert any Pillow image to upright 8-bit sRGB (see :func:`load_image`). A picture with
+    transparency is composited on white, and keeps what a run needs to keep it (see
+    :func:`transparency`)."""
     im = ImageOps.exif_transpose(im) or im
     icc = im.info.get("icc_profile")
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return Image.fromarray(_to_8bit(im), "L").convert("RGB")
     if im.mode == "P" or "transparency" in im.info:
         im = im.convert("RGBA")  # (a palette's or a colour key's transparency becomes alpha)
+    alpha = straight = None
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba).convert("RGB")
-        if icc:
-            im.info["icc_profile"] = icc
+        if rgba.getchannel("A").getextrema()[0] < 255:  # (an alpha band that is all opaque is none)
+            alpha = rgba.getchannel("A")
+            seen = alpha.point(lambda v: 255 if v else 0)
+            straight = Image.composite(rgba.convert("RGB"), Image.new("RGB", rgba.size, "white"), seen)
+    out = _srgb(im, icc)
+    if alpha is not None and straight is not None:
+        out.info[ALPHA], out.info[STRAIGHT] = alpha, _srgb(straight, icc)
+    return out
+
+
+#: Where :func:`to_rgb` keeps a transparent picture's alpha ("L") and its colours not composited
+#: (RGB, white where fully transparent) in the image's ``info``.
+ALPHA, STRAIGHT = "artstyle.alpha", "artstyle.straight"
+
+
+def transparency(im: Image.Image) -> tuple[Image.Image, Image.Image] | None:
+    """A decoded picture's transparency: its alpha ("L") and its colours where it is not fully
+    transparent, not composited on white (white where it is): what a run that keeps the alpha
+    paints. None for an opaque picture."""
+    alpha, straight = im.info.get(ALPHA), im.info.get(STRAIGHT)
+    if not isinstance(alpha, Image.Image) or not isinstance(straight, Image.Image) or alpha.size != im.size:
+        return None
+    return alpha, straight
+
+
+def _srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
+    """``im`` (composited, no alpha) as RGB in sRGB, through its embedded profile when it has one."""
     if icc and im.mode in ("RGB", "L", "CMYK"):
         converted = _profile_to_srgb(im, icc)
         if converted is not None:

@@ -96,12 +96,29 @@ def encode_image(
         raise ArtstyleError(f"{p}: unknown output format {p.suffix!r}")
     buf = io.BytesIO()
     kwargs: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if im.mode == "RGBA" and fmt not in ALPHA_FORMATS:
+        im = on_white(im)
     if fmt == "BMP":
         return encode_bmp(im)
     kwargs["icc_profile"] = _SRGB_ICC
     kwargs["exif"] = _output_exif(exif)
     im.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+#: Formats that carry transparency (a picture with alpha is put on white in the others).
+ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")
+
+
+def keeps_alpha(path: str | os.PathLike[str]) -> bool:
+    """Whether the format ``path``'s suffix names carries transparency."""
+    return SAVE_FORMATS.get(Path(path).suffix.lower()) in ALPHA_FORMATS
+
+
+def on_white(im: Image.Image) -> Image.Image:
+    """An RGBA picture composited on white, as RGB."""
+    white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, im.convert("RGBA")).convert("RGB")
 
 
 @dataclass(frozen=True)
@@ -154,13 +171,17 @@ def _cv2() -> Any:
     return cv2
 
 
-def encode_pixels16(pixels: np.ndarray, path: str | os.PathLike[str], exif: bytes = b"") -> bytes:
+def encode_pixels16(
+    pixels: np.ndarray, path: str | os.PathLike[str], exif: bytes = b"", alpha: np.ndarray | None = None
+) -> bytes:
     """An (H, W, 3) float RGB array in 0-255 as a 16-bit PNG (OpenCV's encoder; Pillow writes no
     16-bit colour) or TIFF (tifffile), by ``path``'s suffix, tagged sRGB like every output and with
     the photo's kept date and camera (``exif``, see :data:`KEPT_EXIF`) and artstyle as software:
     in a PNG its ``iCCP`` and ``eXIf`` chunks, in a TIFF its ICC tag and its own date, make, model
-    and software tags."""
+    and software tags. ``alpha``: (H, W) in 0-255, written as a fourth (straight) channel."""
     check_bit_depth(path, 16)
+    if alpha is not None:
+        pixels = np.concatenate([pixels, np.asarray(alpha, np.float64)[..., None]], axis=2)
     deep = np.rint(np.clip(pixels, 0, 255) * (65535.0 / 255.0)).astype(np.uint16)
     tags = _output_exif(exif)
     if SAVE_FORMATS.get(Path(path).suffix.lower()) == "TIFF":
@@ -180,6 +201,7 @@ def encode_pixels16(pixels: np.ndarray, path: str | os.PathLike[str], exif: byte
             buf,
             deep,
             photometric="rgb",
+            extrasamples=("unassalpha",) if alpha is not None else None,
             iccprofile=_SRGB_ICC,
             compression="zlib",
             extratags=extra,
@@ -187,7 +209,8 @@ def encode_pixels16(pixels: np.ndarray, path: str | os.PathLike[str], exif: byte
             datetime=False,
         )
         return buf.getvalue()
-    ok, png = _cv2().imencode(".png", np.ascontiguousarray(deep[..., ::-1]))  # (OpenCV is BGR)
+    order = [2, 1, 0, 3][: deep.shape[2]]  # (OpenCV is BGR, BGRA)
+    ok, png = _cv2().imencode(".png", np.ascontiguousarray(deep[..., order]))
     if not ok:
         raise ArtstyleError(f"{path}: OpenCV could not encode a 16-bit image")
     iccp = b"sRGB\0\0" + zlib.compress(_SRGB_ICC)

@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from artstyle.engine.plan import Plan
+from artstyle.engine.plan import GB, Plan
 from artstyle.engine.stylizer import Step
 from artstyle.runs.signals import note_signal
 
@@ -62,7 +62,11 @@ class Progress:
         tile = ""
         if step.tile:
             p, passes, t, tiles = step.tile
-            tile = f" pass {p}/{passes} tile {t}/{tiles} {resident_gb():.1f} GB"
+            tile = f" pass {p}/{passes} tile {t}/{tiles}"
+        if self.plan.budget:  # (the memory now, of the budget the run was planned for)
+            tile += f" {resident_gb():.1f}/{self.plan.budget / GB:.1f} GB"
+        elif step.tile:
+            tile += f" {resident_gb():.1f} GB"
         self.bar.bar_format = _BAR.format(
             f"it {step.iteration}/{step.total} scale {step.scale}/{step.scales} "
             f"{step.size[0]}x{step.size[1]}{tile} loss {loss.get('total', 0):.3g} "

@@ -27,12 +27,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from artstyle.config import StyleConfig, from_dict
+from artstyle.engine.masks import kept_alpha
 from artstyle.engine.painter import TilePainter
-from artstyle.engine.plan import Plan
+from artstyle.engine.plan import GB, Plan
 from artstyle.engine.stylizer import Step, StyleResult, Stylizer, finish_image, finish_pixels, state_problem
-from artstyle.errors import ArtstyleError, NonFiniteLossError, setting
+from artstyle.errors import ArtstyleError, NonFiniteLossError, flag, setting
 from artstyle.files import OutputExistsError, check_regular_file
-from artstyle.images.encode import Encoding, save_image
+from artstyle.images.encode import Encoding, keeps_alpha, save_image
 from artstyle.runs.console import Interrupts, Progress
 from artstyle.runs.record import (
     Source,
@@ -92,7 +93,8 @@ def run_job(
     log = lambda m: tqdm.write(m, file=sys.stderr)  # noqa: E731
     stylizer = opts.stylizer or Stylizer([s.image for s in styles], cfg, log=log)
     # (the one preflight of the run, unless it was planned when the job was taken)
-    plan = opts.plan or stylizer.plan(content.image.size, opts.masks is not None)
+    alpha = kept_alpha(content.image, cfg, content.name)  # (the photo's transparency, kept)
+    plan = opts.plan or stylizer.plan(content.image.size, opts.masks is not None or alpha is not None)
     if opts.painter is not None:
         if plan.tiled:
             stylizer.painter = opts.painter
@@ -121,6 +123,11 @@ def run_job(
             planned = [p for p in planned if int(p.stem.rsplit("iter", 1)[1]) > resume.iteration]
         out_path = check_output(out, overwrite, inputs, planned)
         opts.encoding.check(out_path)
+        if alpha is not None and not keeps_alpha(out_path):
+            log(
+                f"artstyle: {out_path.name}: {out_path.suffix[1:].upper()} has no transparency; the picture "
+                f"is put on white (write .png, .webp or .tif to keep it, or pass {flag('alpha')} white)"
+            )
         if resume is not None:
             log(
                 f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
@@ -130,7 +137,11 @@ def run_job(
             plan, enabled=opts.progress, label=opts.label, start=resume.iteration if resume else 0
         )
         interrupts = Interrupts(opts.cancelled)
-        extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else opts.extra
+        extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else dict(opts.extra)
+        if plan.budget is not None:
+            extra["memory_budget_gb"] = round(plan.budget / GB, 2)
+        if alpha is not None:
+            extra["alpha"] = "kept" if keeps_alpha(out_path) else "put on white (the format has none)"
 
         def on_step(step: Step) -> None:
             progress(step)

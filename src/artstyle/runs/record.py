@@ -237,8 +237,9 @@ def write_result(
     inputs = input_paths(content, styles)
     encoding = encoding or Encoding()
     if encoding.bits == 16:
-        deep = np.asarray(image, np.float64) if pixels is None else pixels
-        picture = encode_pixels16(deep, out, exif=content.image.info.get("exif", b""))
+        deep = np.asarray(image.convert("RGB"), np.float64) if pixels is None else pixels
+        alpha = np.asarray(image.getchannel("A")) if image.mode == "RGBA" else None
+        picture = encode_pixels16(deep, out, exif=content.image.info.get("exif", b""), alpha=alpha)
     else:
         picture = encode_image(image, out, exif=content.image.info.get("exif", b""), quality=encoding.quality)
     extra = {**(extra or {}), "encoding": asdict(encoding)}

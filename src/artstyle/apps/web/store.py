@@ -48,9 +48,9 @@ from artstyle.apps.web import MAX_SIDE, MAX_UPLOAD_PIXELS
 from artstyle.apps.web.events import Status
 from artstyle.errors import ArtstyleError, StorageError, storage_error
 from artstyle.files import atomic_write_bytes
-from artstyle.images.decode import decode_image
+from artstyle.images.decode import decode_image, transparency
 from artstyle.images.demo import default_content, default_style
-from artstyle.images.encode import encode_image
+from artstyle.images.encode import encode_image, on_white
 from artstyle.images.geometry import fit_long_side, resize
 
 #: A job's or an upload's id: 128 random bits.
@@ -165,6 +165,10 @@ class Store:
             image = decode_image(data, shown, need=MAX_SIDE, max_pixels=MAX_UPLOAD_PIXELS)
         if min(image.size) < 32:
             raise ArtstyleError(f"{shown}: image is {image.width}x{image.height}; 32 px a side is the least")
+        found = transparency(image)
+        if found is not None:  # (kept with its alpha: a job may keep it; its colours not on white)
+            image = found[1].copy()
+            image.putalpha(found[0])
         if max(image.size) > MAX_SIDE:  # (the studio never paints larger)
             image = resize(image, fit_long_side(image.size, MAX_SIDE))
         return self._write_image(new_id(), image, shown, sha)
@@ -180,6 +184,8 @@ class Store:
             "created": time.time(),
             "builtin": image_id in DEMOS,
         }
+        if image.mode == "RGBA":
+            meta["alpha"] = True  # (it has transparency: see artstyle.engine.masks.kept_alpha)
         atomic_write_bytes(base.with_suffix(".png"), encode_image(image, "x.png"), overwrite=True)
         atomic_write_bytes(base.with_suffix(".json"), json.dumps(meta).encode(), overwrite=True)
         if sha and self._by_sha is not None:
@@ -272,7 +278,7 @@ class Store:
             with Image.open(src) as im:
                 im.draft("RGB", (THUMB, THUMB))
                 im.thumbnail((THUMB, THUMB))
-                small = im.convert("RGB")
+                small = on_white(im) if im.mode == "RGBA" else im.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             self.set_image_aside(image_id, "its picture cannot be decoded")
             raise NotFound(f"no image {image_id}") from None

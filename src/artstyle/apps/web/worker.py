@@ -125,7 +125,7 @@ def _stylize(
     masks = as_masks(task["masks"], len(styles)) if task.get("masks") else None
     # planned once, by the job's route (the picture is resized to its levels); a task queued by an
     # older studio has none
-    plan = Plan.from_dict(task["plan"]) if "plan" in task else stylizer.plan(content.size, masks is not None)
+    plan = Plan.from_dict(task["plan"]) if "plan" in task else stylizer.plan(content, masks is not None)
     parent = os.getppid()
     last_preview = [0.0, 0]  # time, count
 

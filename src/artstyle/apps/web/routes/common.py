@@ -49,7 +49,7 @@ LimitsDep = Annotated[Limits, Depends(_limits)]
 
 def public_image(meta: dict[str, Any]) -> dict[str, Any]:
     """What the API shows of an image's record."""
-    return {k: meta[k] for k in ("id", "name", "width", "height", "builtin") if k in meta}
+    return {k: meta[k] for k in ("id", "name", "width", "height", "builtin", "alpha") if k in meta}
 
 
 #: The most a JSON body or settings field may hold: bytes, and depth of nesting (settings are flat:

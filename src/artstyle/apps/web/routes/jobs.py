@@ -113,7 +113,8 @@ def _estimate(
     sizes = [(m["width"], m["height"]) for m in (content, *req.styles)]
     error = None
     try:
-        plan = preflight(sizes[0], sizes[1:], req.cfg, device, bool(req.masks))
+        guided = bool(req.masks) or (req.cfg.alpha == "keep" and bool(content.get("alpha")))
+        plan = preflight(sizes[0], sizes[1:], req.cfg, device, guided)
     except OverMemory as e:  # (it would not fit now: what it would cost, and why not)
         plan, error = e.plan, e.worded(label)
     except ArtstyleError as e:  # (not even in tiles)
