@@ -406,3 +406,34 @@ def test_a_photo_with_transparency_keeps_it_in_the_studio(client: TestClient) ->
     white = {**base, "settings": json.dumps({**QUICK, "alpha": "white"})}
     rec = wait(client, client.post("/api/jobs", data=white).json()["id"], finished)
     assert Image.open(io.BytesIO(client.get(f"/api/jobs/{rec['id']}/image").content)).mode == "RGB"
+
+
+def test_a_lost_worker_is_tried_again_from_its_kept_state_then_given_up(tmp_path: Path) -> None:
+    """kill -9 of the worker (what the OOM killer does): the job goes on from the last level it
+    reached, one line in its record; killed at every try, it fails saying so, with its image."""
+    import os
+    import signal
+
+    two_levels = {"size": 96, "scales": 2, "coarse_min_size": 48, "coarse_iterations": 3}
+    two_levels.update(iterations=100000, time_limit=0)
+    with client_for(tmp_path) as c:
+        manager = c.app.state.manager  # type: ignore[attr-defined]
+        job = submit(c, two_levels).json()
+        wait(c, job["id"], lambda r: (r.get("saved_step") or 0) > 0 and r.get("preview", 0) >= 1)
+        os.kill(manager.executor.proc.pid, signal.SIGKILL)
+        rec = wait(c, job["id"], lambda r: r.get("tries") == 2 and r["progress"]["iteration"] > 4)
+        assert rec["retries"] == [
+            "the worker process stopped unexpectedly (exit code -9); resumed from step 3, try 2 of 3"
+        ], rec
+        steps = [i for i, _ in rec["curve"]]
+        assert steps == sorted(set(steps)) and rec["progress"]["scale"] == 2  # (level 1 not painted again)
+        for tries in (3, None):
+            pid = manager.executor.proc.pid
+            wait(c, job["id"], lambda r: r.get("preview", 0) >= 1 and r["status"] == "running")
+            os.kill(pid, signal.SIGKILL)
+            if tries:
+                wait(c, job["id"], lambda r, t=tries: r.get("tries") == t)
+        rec = wait(c, job["id"], finished)
+        assert rec["status"] == "failed" and "tried 3 times and failed each time" in rec["message"], rec
+        assert rec["has_image"] and c.get(f"/api/jobs/{job['id']}/image").status_code == 200
+        assert not (tmp_path / "jobs" / job["id"] / "state.pt").exists()

@@ -117,3 +117,39 @@ def test_a_cancel_is_a_flag_that_the_task_reads_between_iterations(tmp_path: Pat
     assert a.cancelled() and len(asked) == n  # (once cancelled, it is not asked again)
     ex.cancel("a", 1, stopping=True)  # the server stops: the same job ends interrupted
     assert board.state("a") == (True, True)
+
+
+def _running_task_pid(name: str) -> int:
+    """The process of the Ray worker running task ``name`` (Ray titles it ``ray::NAME``)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(f"ray::{name}".encode()):
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise AssertionError(f"no Ray worker runs {name}")
+
+
+@pytest.mark.usefixtures("two_cpu_ray")
+def test_a_killed_ray_worker_is_replaced_and_its_job_resumes_from_its_state(tmp_path: Path) -> None:
+    """kill -9 of the Ray worker that runs a job (what the OOM killer does): the job is tried
+    again on a new worker from the level it reached, one plain line saying so."""
+    import os
+    import signal
+
+    two_levels = {"size": 96, "scales": 2, "coarse_min_size": 48, "coarse_iterations": 3}
+    with _client(tmp_path) as c:
+        job = _submit(c, {**two_levels, "iterations": 100000, "time_limit": 0})
+        wait(c, job["id"], lambda r: (r.get("saved_step") or 0) > 0 and r.get("preview", 0) >= 1)
+        os.kill(_running_task_pid("_studio_task"), signal.SIGKILL)
+        rec = wait(c, job["id"], lambda r: r.get("tries") == 2 and r["progress"]["iteration"] > 4, 120)
+        assert rec["retries"] == [
+            "the Ray worker running the job was lost (out of memory, or killed?); resumed from step 3, "
+            "try 2 of 3"
+        ], rec
+        steps = [i for i, _ in rec["curve"]]
+        assert steps == sorted(set(steps))  # (level 1 was not painted again)
+        c.delete(f"/api/jobs/{job['id']}")
+        rec = wait(c, job["id"], finished)
+        assert rec["status"] == "cancelled" and rec["has_image"]

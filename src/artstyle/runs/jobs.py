@@ -30,7 +30,15 @@ from artstyle.config import StyleConfig, from_dict
 from artstyle.engine.masks import kept_alpha
 from artstyle.engine.painter import TilePainter
 from artstyle.engine.plan import GB, Plan
-from artstyle.engine.stylizer import Step, StyleResult, Stylizer, finish_image, finish_pixels, state_problem
+from artstyle.engine.stylizer import (
+    RunState,
+    Step,
+    StyleResult,
+    Stylizer,
+    finish_image,
+    finish_pixels,
+    state_problem,
+)
 from artstyle.errors import ArtstyleError, NonFiniteLossError, flag, setting
 from artstyle.files import OutputExistsError, check_regular_file
 from artstyle.images.encode import Encoding, keeps_alpha, save_image
@@ -64,6 +72,8 @@ class JobOptions:
     ctrl_c: bool = True  # this run takes Ctrl-C (a worker process leaves it to its manager)
     command: list[str] | None = None  # recorded in the sidecar (default: this process's argv)
     restart: bool = False  # a tiled run's kept state is removed, and the run starts over
+    resume: RunState | None = None  # a state kept elsewhere (a studio job's), taken up where it fits
+    on_state: Callable[[RunState], None] | None = None  # handed every resumable state (see RunState)
 
 
 class RunFailed(ArtstyleError):
@@ -115,6 +125,12 @@ def run_job(
                     f"the state beside {out} does not match this run ({problem}); remove {store.dir} "
                     f"or pass {setting('restart')} to start over"
                 )
+        if resume is None and opts.resume is not None:
+            problem = state_problem(opts.resume, plan)
+            if problem:
+                log(f"artstyle: the kept state does not fit this run ({problem}); starting over")
+            else:
+                resume = opts.resume
         ours = store is not None and resume is not None and store.owns_output()
         overwrite = opts.overwrite or ours
         n = opts.checkpoint_every
@@ -130,7 +146,7 @@ def run_job(
             )
         if resume is not None:
             log(
-                f"artstyle: continuing the stopped run kept in {store.dir if store else ''} "
+                f"artstyle: continuing the stopped run kept in {store.dir if store else 'its state'} "
                 f"(from step {resume.iteration})"
             )
         progress = Progress(
@@ -157,6 +173,12 @@ def run_job(
             if opts.on_step is not None:
                 opts.on_step(step)
             interrupts.check()
+
+        def keep_state(state: RunState) -> None:
+            if store is not None:
+                store.save(state)
+            if opts.on_state is not None:
+                opts.on_state(state)
 
         def write(
             image: Image.Image,
@@ -191,7 +213,7 @@ def run_job(
                     masks=opts.masks,
                     plan=plan,
                     resume=resume,
-                    on_state=store.save if store is not None else None,
+                    on_state=keep_state if store is not None or opts.on_state is not None else None,
                 )
                 if store is not None:
                     result.history = store.history  # (the stopped runs' steps, then this one's)

@@ -46,6 +46,39 @@ def _tensor(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.load(path, allow_pickle=False))
 
 
+def state_bytes(state: RunState) -> bytes:
+    """``state`` as bytes, for a run that keeps it elsewhere (a studio job's folder): read back by
+    :func:`state_from_bytes`."""
+    buf = io.BytesIO()
+    data = {
+        "level": state.level,
+        "iteration": state.iteration,
+        "carried": state.carried,
+        "pass_index": state.pass_index,
+        "image": state.image.detach().float().cpu(),
+        "tiles_done": [t.detach().float().cpu() for t in state.tiles_done],
+    }
+    torch.save(data, buf)
+    return buf.getvalue()
+
+
+def state_from_bytes(data: bytes) -> RunState:
+    """A state written by :func:`state_bytes` (tensors and numbers only: nothing is unpickled);
+    ArtstyleError when it is not one."""
+    try:
+        d = torch.load(io.BytesIO(data), weights_only=True)
+        return RunState(
+            level=int(d["level"]),
+            image=d["image"],
+            iteration=int(d["iteration"]),
+            carried=None if d["carried"] is None else float(d["carried"]),
+            pass_index=int(d["pass_index"]),
+            tiles_done=list(d["tiles_done"]),
+        )
+    except Exception as e:  # (whatever a damaged file makes torch.load or the fields raise)
+        raise ArtstyleError(f"the kept state cannot be read ({type(e).__name__})") from None
+
+
 class RunStore:
     """The state folder of output ``out`` for the run described by ``key`` (JSON-ready)."""
 

@@ -3,7 +3,8 @@ dataclass per kind of event a running job sends its manager, and the cancel flag
 between iterations, wherever it runs.
 
 A job is :attr:`Status.QUEUED`, then :attr:`Status.RUNNING` (:class:`Started`), sends
-:class:`Progress` every iteration and :class:`Preview` when ``preview.png`` is replaced, and ends
+:class:`Progress` every iteration, :class:`Preview` when ``preview.png`` is replaced and
+:class:`Saved` when its resumable state is (``state.pt``), and ends
 with one :class:`Finished` whose status is one of :data:`FINISHED`.
 
 Cancel is a flag (:class:`CancelFlag`), read after every iteration by the run itself
@@ -65,6 +66,16 @@ class Preview:
 
 
 @dataclass
+class Saved:
+    """``state.pt`` was replaced: the run can be taken up again from step ``step`` (a worker that
+    dies is retried from there); ``data``: its bytes, from a task on Ray."""
+
+    job: str
+    step: int
+    data: bytes | None = None
+
+
+@dataclass
 class Finished:
     """The job's end: its status (one of :data:`FINISHED`) and what its record keeps (``message``,
     ``has_image``, losses, ...)."""
@@ -75,7 +86,7 @@ class Finished:
     time: float = field(default_factory=time.time)
 
 
-Event = Started | Progress | Preview | Finished
+Event = Started | Progress | Preview | Saved | Finished
 
 
 class CancelFlag(Protocol):

@@ -26,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from artstyle.apps.web import worker
-from artstyle.apps.web.events import ActorFlags, CancelBoard, Event, Finished, Preview, Status
+from artstyle.apps.web.events import ActorFlags, CancelBoard, Event, Finished, Preview, Saved, Status
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes, atomic_write_files
+
+#: The task's keys that name input files (on Ray they travel as bytes).
+INPUT_KEYS = ("content", "styles", "masks", "contents", "clip", "resume")
 
 
 class LocalExecutor:
@@ -121,6 +124,7 @@ class RayExecutor:
             worker_init,
         )
         self.refs: dict[str, tuple[Any, Path]] = {}  # a job -> (its task's reference, its folder)
+        self._lost: list[tuple[str, str]] = []
         self.capacity = 1
         self.threads = cpus_per_job
         self.started = False
@@ -140,7 +144,7 @@ class RayExecutor:
 
     def run(self, task: dict[str, Any]) -> None:
         inputs: dict[str, bytes] = {}
-        for key in ("content", "styles", "masks", "contents", "clip"):
+        for key in INPUT_KEYS:
             value = task.get(key)
             for p in [value] if isinstance(value, str) else value or []:
                 inputs[p] = Path(p).read_bytes()
@@ -168,25 +172,39 @@ class RayExecutor:
             refs = [r for _, (r, _) in running]
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             for job_id in [j for j, (r, _) in running if r in ready]:
-                out.append(self._finish(ray, job_id))
+                done = self._finish(ray, job_id)
+                if done is not None:
+                    out.append(done)
         if not out:
             time.sleep(timeout)
         return out
 
     def _preview(self, event: Event) -> Event:
+        """A preview's or a state's bytes written into the job's folder, as a local worker does."""
         if isinstance(event, Preview) and event.png is not None and event.job in self.refs:
             with contextlib.suppress(ArtstyleError):
                 atomic_write_bytes(self.refs[event.job][1] / "preview.png", event.png, overwrite=True)
+        if isinstance(event, Saved) and event.data is not None and event.job in self.refs:
+            with contextlib.suppress(ArtstyleError):
+                atomic_write_bytes(self.refs[event.job][1] / worker.STATE_FILE, event.data, overwrite=True)
         if isinstance(event, Preview):
             event.png = None
+        if isinstance(event, Saved):
+            event.data = None
         return event
 
-    def _finish(self, ray: Any, job_id: str) -> Finished:
+    def _finish(self, ray: Any, job_id: str) -> Finished | None:
+        """The finished task's result written into its folder; None for a task whose worker or
+        node was lost (:meth:`lost` reports it, and the manager tries it again)."""
         ref, folder = self.refs.pop(job_id)
         self.board.forget.remote(job_id)
         try:
             r = ray.get(ref)
         except Exception as e:  # a task whose worker or node died, or Ray's own failure
+            why = _lost_why(e)
+            if why is not None:
+                self._lost.append((job_id, why))
+                return None
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             return Finished(job_id, Status.FAILED, {"message": f"the Ray task failed: {last[:200]}"})
         done: Finished = r["finished"]
@@ -203,7 +221,9 @@ class RayExecutor:
         return done
 
     def lost(self) -> list[tuple[str, str]]:
-        return []  # (a task that dies ends as a failed result: see events)
+        """Jobs whose Ray worker or node was lost since the last call, with why in plain words."""
+        gone, self._lost = self._lost, []
+        return gone
 
     def stop(self) -> None:
         if self.started:
@@ -211,6 +231,20 @@ class RayExecutor:
 
             with contextlib.suppress(Exception):
                 ray_module().shutdown()
+
+
+def _lost_why(e: BaseException) -> str | None:
+    """A Ray failure that lost the task's worker or node, in words a studio user can follow; None
+    for any other failure (the task's own error: not worth trying again)."""
+    from ray import exceptions as rx
+
+    if isinstance(e, rx.OutOfMemoryError):
+        return "the Ray worker was stopped because its machine ran out of memory"
+    if isinstance(e, rx.NodeDiedError | rx.LocalRayletDiedError):
+        return "the machine the job ran on left the Ray cluster"
+    if isinstance(e, rx.WorkerCrashedError):
+        return "the Ray worker running the job was lost (out of memory, or killed?)"
+    return None
 
 
 # ---- the task, in a Ray worker -------------------------------------------------------------------
@@ -228,6 +262,8 @@ class _Forward:
     def put(self, event: Event) -> None:
         if isinstance(event, Preview) and (self.folder / "preview.png").exists():
             event.png = (self.folder / "preview.png").read_bytes()
+        if isinstance(event, Saved) and (self.folder / worker.STATE_FILE).exists():
+            event.data = (self.folder / worker.STATE_FILE).read_bytes()
         self.events.put(event)
 
 
@@ -249,7 +285,7 @@ def _studio_task(
         for i, (path, data) in enumerate(inputs.items()):
             local[path] = str(here / f"input{i}{Path(path).suffix}")
             Path(local[path]).write_bytes(data)
-        for key in ("content", "styles", "masks", "contents", "clip"):
+        for key in INPUT_KEYS:
             value = task.get(key)
             if isinstance(value, str):
                 task[key] = local[value]
@@ -262,6 +298,6 @@ def _studio_task(
         files = {
             str(p.relative_to(folder)): p.read_bytes()
             for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != "preview.png"
+            if p.is_file() and p.name not in ("preview.png", worker.STATE_FILE)
         }
     return {"finished": finished, "files": files}

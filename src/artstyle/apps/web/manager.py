@@ -3,7 +3,8 @@
 The manager lives in the web process. It keeps every job's record (``job.json`` in the data
 folder), sends the next queued job to the worker (:mod:`artstyle.apps.web.worker`) when it is idle,
 and applies the worker's events to the records; the API and the event streams read the records.
-A worker that dies is replaced and its job marked failed with its last image kept; a job that was
+A worker that dies is replaced and its job tried again from its last kept state (three tries in
+all), then marked failed with its last image kept; a job that was
 running when the server stopped is ``interrupted`` on the next start, with its last preview as
 its image; queued jobs are queued again.
 """
@@ -19,9 +20,10 @@ from collections import deque
 from typing import Any
 
 from artstyle.apps.web import QUEUE_LIMIT
-from artstyle.apps.web.events import FINISHED, Event, Finished, Preview, Progress, Started, Status
+from artstyle.apps.web.events import FINISHED, Event, Finished, Preview, Progress, Saved, Started, Status
 from artstyle.apps.web.executors import LocalExecutor, RayExecutor
 from artstyle.apps.web.store import TIMINGS, NotFound, Store, log, new_id
+from artstyle.apps.web.worker import STATE_FILE
 from artstyle.config import StyleConfig, from_dict
 from artstyle.errors import ArtstyleError, StorageError
 from artstyle.runs.record import json_safe
@@ -29,6 +31,8 @@ from artstyle.runs.timing import Timings, setup_key
 
 #: At most this many points of a loss curve are kept (thinned evenly as it grows).
 CURVE_POINTS = 600
+#: Tries a job gets when its worker is lost (see :meth:`Manager._lost`).
+TRIES = 3
 
 
 class QueueFull(ArtstyleError):
@@ -97,12 +101,18 @@ class Manager:
     def _interrupted(self, rec: dict[str, Any], message: str) -> None:
         """Mark a job that lost its worker; its last preview becomes its image."""
         rec.update(status=Status.INTERRUPTED, message=message, finished=time.time())
+        self._keep_preview(rec)
+        self._save(rec, force=True)
+
+    def _keep_preview(self, rec: dict[str, Any]) -> None:
+        """A job that ended without its picture keeps its last preview as its image, so that its
+        record (``has_image``) and its image route agree; its resumable state goes."""
         with contextlib.suppress(NotFound, OSError):
             d = self.store.job_dir(rec["id"])
             if not (d / "result.png").exists() and (d / "preview.png").exists():
                 shutil.copyfile(d / "preview.png", d / "result.png")
             rec["has_image"] = (d / "result.png").exists()
-        self._save(rec, force=True)
+            (d / STATE_FILE).unlink(missing_ok=True)
 
     # ---- the loop ---------------------------------------------------------------------------------
 
@@ -126,13 +136,32 @@ class Manager:
                     log.error("artstyle studio: the queue skipped an event (%s: %s)", type(e).__name__, e)
 
     def _lost(self, job_id: str, message: str) -> None:
-        """A job whose worker died: failed, with its last preview as its image."""
-        if job_id in self.running and job_id in self.jobs:
-            rec = self.jobs[job_id]
-            self._interrupted(rec, message)
-            rec["status"] = Status.FAILED
-            self._save(rec, force=True)
+        """A job whose worker (or its machine) was lost: tried again first in the queue, from its
+        last resumable state where it kept one (``state.pt``: see the worker), at most
+        :data:`TRIES` times in all, each try one line in the log and in the record's ``retries``;
+        then failed, saying what happened, with its last preview as its image."""
         self.running.discard(job_id)
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            return
+        tries = int(rec.get("tries", 1))
+        if tries < TRIES and not self._stop.is_set():
+            state = self.store.job_dir(job_id) / STATE_FILE
+            step = rec.get("saved_step")
+            where = f"resumed from step {step}" if state.exists() and step is not None else "started again"
+            line = f"{message}; {where}, try {tries + 1} of {TRIES}"
+            log.warning("artstyle studio: job %s: %s", job_id, line)
+            rec["task"]["resume"] = str(state) if state.exists() else None
+            rec.setdefault("retries", []).append(line)
+            rec.update(status=Status.QUEUED, tries=tries + 1, message=line)
+            self.queue.appendleft(job_id)
+            self._save(rec, force=True)
+            return
+        gave_up = f"{message}; the job was tried {tries} times and failed each time" if tries > 1 else message
+        self._interrupted(rec, gave_up)
+        rec["status"] = Status.FAILED
+        log.warning("artstyle studio: job %s failed: %s", job_id, gave_up)
+        self._save(rec, force=True)
 
     def _dispatch(self) -> None:
         while self.queue and self.accepting and len(self.running) < self.executor.capacity:
@@ -165,12 +194,16 @@ class Manager:
         elif isinstance(event, Preview):
             rec["preview"] = event.n
             self._save(rec)
+        elif isinstance(event, Saved):
+            rec["saved_step"] = event.step
         elif isinstance(event, Finished):
             data = json_safe(event.data, lambda _: None)
             if isinstance(data.get("message"), str):
                 data["message"] = self.store.public(data["message"])
             rec.update(status=event.status, finished=event.time)
             rec.update(data)
+            if rec.get("kind") == "stylize":
+                self._keep_preview(rec)
             self.running.discard(event.job)
             self._save(rec, force=True)
             if event.status == Status.DONE and rec.get("kind") == "stylize":

@@ -3,8 +3,9 @@
 It is fed by :class:`artstyle.apps.web.manager.Manager` through a queue of task dicts and answers with
 the typed events of :mod:`artstyle.apps.web.events`: :class:`Started`, :class:`Progress` (every
 iteration: iteration, level, losses, ETA), :class:`Preview` (every few iterations, after
-``preview.png`` is written), and one :class:`Finished` (``done``, ``cancelled``, ``interrupted`` or
-``failed``). The weights and the network are loaded once
+``preview.png`` is written), :class:`Saved` (at every level, pass and tile, after its resumable
+state ``state.pt`` is: a retry takes it up), and one :class:`Finished` (``done``, ``cancelled``,
+``interrupted`` or ``failed``). The weights and the network are loaded once
 for the life of the process (:data:`artstyle.engine.runtime.WEIGHTS`), and the last :class:`Stylizer` is
 kept, so a job with the same paintings and settings does not even recompute their targets.
 
@@ -36,6 +37,7 @@ from artstyle.apps.web.events import (
     Finished,
     Preview,
     Progress,
+    Saved,
     SharedFlags,
     Started,
     Status,
@@ -46,13 +48,17 @@ from artstyle.config import from_dict
 from artstyle.engine.masks import as_masks
 from artstyle.engine.plan import Plan
 from artstyle.engine.pyramid import used_sides
-from artstyle.engine.stylizer import Step, Stylizer, finish_image
+from artstyle.engine.stylizer import RunState, Step, Stylizer, finish_image
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes
 from artstyle.images.decode import load_image
 from artstyle.images.encode import encode_image
 from artstyle.runs.jobs import JobOptions, RunFailed, run_job
 from artstyle.runs.record import Source
+from artstyle.runs.state import state_bytes, state_from_bytes
+
+#: A job's resumable state, in its folder (see :class:`~artstyle.apps.web.events.Saved`).
+STATE_FILE = "state.pt"
 
 #: A preview is written at most this often (seconds) and at least every PREVIEW_EVERY iterations.
 PREVIEW_SECONDS = 1.0
@@ -155,6 +161,17 @@ def _stylize(
             last_preview[0], last_preview[1] = now, last_preview[1] + 1
             events.put(Preview(job_id, last_preview[1], step.iteration))
 
+    resume = None
+    if task.get("resume"):  # (a retry after its worker was lost: its kept state, where it fits)
+        try:
+            resume = state_from_bytes(Path(task["resume"]).read_bytes())
+        except (OSError, ArtstyleError):
+            resume = None
+
+    def on_state(state: RunState) -> None:
+        atomic_write_bytes(folder / STATE_FILE, state_bytes(state), overwrite=True)
+        events.put(Saved(job_id, state.iteration))
+
     metas = [task["content_meta"], *task["styles_meta"]]
     sources = [
         Source(im, m["name"], m.get("sha256", "")) for im, m in zip([content, *styles], metas, strict=True)
@@ -170,6 +187,8 @@ def _stylize(
         cancelled=lambda: flags.cancelled() or os.getppid() != parent,
         ctrl_c=False,  # (the manager stops the worker: see the module)
         command=["artstyle serve"],
+        resume=resume,
+        on_state=on_state,
     )
     try:
         result = run_job(sources[0], sources[1:], folder / "result.png", cfg, opts)
