@@ -11,6 +11,11 @@ This machine is shared, and a neighbour can slow both the iterations and the mat
 a third. So the rate is measured again just before every timed iteration, and ``x floor`` is the
 median over iterations of (iteration time / floor at the rate measured beside it); ``best`` is the
 fastest iteration against the highest rate. Run: ``python benchmarks/speed.py [--sizes 256 512]``.
+
+``--precisions float32 bfloat16`` times the network in each (``precision``: bfloat16 is autocast,
+the losses and the image stay float32); the header says whether PyTorch finds native bfloat16 on
+this CPU (AVX-512 BF16 or AMX: ``torch.ops.mkldnn._is_mkldnn_bf16_supported``). The floor is the
+float32 one in both.
 """
 
 from __future__ import annotations
@@ -43,6 +48,14 @@ def matmul_gflops(n: int = 2048, repeats: int = 8) -> float:
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def native_bf16() -> bool:
+    """Whether PyTorch finds native bfloat16 arithmetic on this CPU (oneDNN's own test)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def any_weights(network: str) -> LoadedWeights:
@@ -106,26 +119,29 @@ def main() -> None:
     ap.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"])
     ap.add_argument("--iterations", type=int, default=7)
     ap.add_argument("--layouts", action="store_true", help="also time the NCHW layout")
+    ap.add_argument("--precisions", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     args = ap.parse_args()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"float32 matmul rate {matmul_gflops():.1f} GFLOP/s (2048^2, best of 8)\n"
+        f"float32 matmul rate {matmul_gflops():.1f} GFLOP/s (2048^2, best of 8), "
+        f"native bfloat16 on this CPU: {native_bf16()}\n"
     )
     print(
-        f"{'network':8} {'optimizer':9} {'size':>9} {'layout':>13} {'GFLOP/it':>9} {'GFLOP/s':>8} "
-        f"{'floor s/it':>10} {'s/it':>7} {'x floor':>7} {'best':>5}"
+        f"{'network':8} {'optimizer':9} {'precision':9} {'size':>9} {'layout':>13} {'GFLOP/it':>9} "
+        f"{'GFLOP/s':>8} {'floor s/it':>10} {'s/it':>7} {'x floor':>7} {'best':>5}"
     )
     for size in args.sizes:
         for network in args.networks:
-            for optimizer in args.optimizers:
+            for optimizer, precision in [(o, p) for o in args.optimizers for p in args.precisions]:
                 cfg = StyleConfig(network=network, optimizer=optimizer, size=size, scales=1)
+                cfg = cfg.replace(precision=precision)
                 w, h = fit_long_side(default_content().size, size)
                 gflop = iteration_gflop(cfg, h, w)
                 for layout in [True, False] if args.layouts else [True]:
                     t = time_iterations(cfg, size, args.iterations, channels_last=layout)
                     rate = statistics.median(t.rates)
                     print(
-                        f"{network:8} {optimizer:9} {f'{w}x{h}':>9} "
+                        f"{network:8} {optimizer:9} {precision:9} {f'{w}x{h}':>9} "
                         f"{'channels_last' if layout else 'nchw':>13} {gflop:9.1f} {rate:8.1f} "
                         f"{gflop / rate:10.3f} {statistics.median(t.seconds):7.3f} "
                         f"{t.ratio(gflop):7.2f} {t.best(gflop):5.2f}",

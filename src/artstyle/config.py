@@ -216,7 +216,7 @@ class StyleConfig:
     )
     max_memory: float = setting(
         0.0,
-        "Memory budget in GB (0 = the default: 6 GB, at most half the machine's memory and what is "
+        "Memory budget in GB (0 = the default: 9 GB, at most half the machine's memory and what is "
         "available less 1.5 GB): a level whose whole-image pass would need more is painted in "
         "overlapping tiles that fit it.",
         group="size",

@@ -437,3 +437,33 @@ def test_a_lost_worker_is_tried_again_from_its_kept_state_then_given_up(tmp_path
         assert rec["status"] == "failed" and "tried 3 times and failed each time" in rec["message"], rec
         assert rec["has_image"] and c.get(f"/api/jobs/{job['id']}/image").status_code == 200
         assert not (tmp_path / "jobs" / job["id"] / "state.pt").exists()
+
+
+def test_a_lost_ray_cluster_never_takes_the_studio_down(tmp_path: Path) -> None:
+    """The Ray driver lives in its own process (Ray ends a driver whose raylet died): when it ends,
+    the gallery stays served, new jobs are a 503 naming the cluster until it is back, and the lost
+    job is tried again there."""
+    pytest.importorskip("ray", reason="the Ray studio needs the cluster extra")
+    from artstyle.apps.web.app import create_app
+    from tests.web.helpers import fake_ray_driver
+
+    (tmp_path / "fake-ray").write_text("lost")
+    app = create_app(tmp_path, runner="ray", ray_address="127.0.0.1:6399")
+    executor = app.state.manager.executor
+    executor.driver, executor.RETRY_SECONDS = fake_ray_driver, 0.2
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        job = submit(c, QUICK).json()
+        end = time.monotonic() + 60
+        while (r := submit(c, QUICK)).status_code != 503 and time.monotonic() < end:
+            time.sleep(0.1)
+        why = "the Ray cluster at 127.0.0.1:6399 cannot be reached; try again when it is back"
+        assert one_line_error(r, 503) == why
+        assert c.get("/api/images").status_code == 200 and c.get("/").status_code == 200
+        assert c.get(f"/api/jobs/{job['id']}").json()["status"] == "queued"  # (to be tried again)
+        (tmp_path / "fake-ray").write_text("up")
+        rec = wait(c, job["id"], finished)
+        assert rec["status"] == "done" and rec["retries"] == [
+            "the Ray cluster at 127.0.0.1:6399 was lost (the Ray driver ended, exit code 1); started again, "
+            "try 2 of 3"
+        ], rec
+        assert submit(c, QUICK).status_code == 201

@@ -104,7 +104,7 @@ def test_a_cancel_is_a_flag_that_the_task_reads_between_iterations(tmp_path: Pat
     monkeypatch.setattr("artstyle.apps.web.events.time.monotonic", lambda: clock[0])
     a, b = ActorFlags(actor, "a"), ActorFlags(actor, "b")
     assert not a.cancelled() and not b.cancelled()
-    ex = executors.RayExecutor(tmp_path)
+    ex = executors.RayDriver(tmp_path)
     ex.board, ex.refs["a"] = actor, ("ref", tmp_path)
     ex.cancel("a", 1)
     ex.cancel("not-running", 2)  # (a job this executor does not run: nothing)

@@ -90,28 +90,44 @@ def peak_memory_mb(device: torch.device) -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def available_memory() -> int | None:
-    """Bytes this process may still use: the least of MemAvailable, the cgroup's limit left and
-    RLIMIT_AS; None where none of them can be read."""
-    limits = []
+def _meminfo(key: str) -> int | None:
+    """A line of /proc/meminfo (``MemTotal``, ``MemAvailable``), in bytes; None where unread."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
-                    limits.append(int(line.split()[1]) * 1024)
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
-    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+    return None
+
+
+def _cgroup_memory() -> tuple[int, int] | None:
+    """(limit, used) of this process's memory cgroup (v2, else v1), in bytes; None without a limit."""
+    for limit, used in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         try:
-            raw = Path(cg).read_text().strip()
-            if raw != "max" and int(raw) < 2**60:
-                used_file = cg.replace("memory.max", "memory.current").replace(
-                    "limit_in_bytes", "usage_in_bytes"
-                )
-                limits.append(int(raw) - int(Path(used_file).read_text().strip()))
-            break
-        except (OSError, ValueError):
+            raw = Path(limit).read_text().strip()
+        except OSError:
             continue
+        try:
+            if raw == "max" or int(raw) >= 2**60:
+                return None
+            return int(raw), int(Path(used).read_text().strip())
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: the least of MemAvailable, the cgroup's limit left and
+    RLIMIT_AS; None where none of them can be read."""
+    limits = [m for m in [_meminfo("MemAvailable")] if m is not None]
+    cgroup = _cgroup_memory()
+    if cgroup is not None:
+        limits.append(cgroup[0] - cgroup[1])
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY:
         rss = peak_memory_mb(torch.device("cpu")) * 2**20
@@ -121,9 +137,9 @@ def available_memory() -> int | None:
 
 #: The budget a run takes when none is given (``max_memory`` 0), on the CPU: the smallest budget
 #: whose default run was within 10 % of the time of one given all the memory that was available
-#: (``benchmarks/memory.py --budgets``; the README's table). A larger budget buys larger tiles, and
-#: past this size their halos and per-tile work no longer cost much.
-DEFAULT_BUDGET = 6 * GB
+#: (``benchmarks/memory.py --budgets``, the README's table: at 2048 px 3 GB took 1.25 times as long,
+#: 6 GB 1.12 times, and the whole picture, which this budget holds, peaked at 8.5 GB).
+DEFAULT_BUDGET = 9 * GB
 #: ... and never more than this share of the machine's memory (a browser, or a second studio job,
 #: keeps the rest), nor more than what is available less :data:`~artstyle.engine.plan.MARGIN`.
 MACHINE_SHARE = 0.5
@@ -132,22 +148,10 @@ MACHINE_SHARE = 0.5
 def total_memory() -> int | None:
     """Bytes of memory the machine gives this process: MemTotal, or the cgroup's limit where lower;
     None where neither can be read."""
-    sizes = []
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    sizes.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    for cg in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            raw = Path(cg).read_text().strip()
-            if raw != "max" and int(raw) < 2**60:
-                sizes.append(int(raw))
-            break
-        except (OSError, ValueError):
-            continue
+    sizes = [m for m in [_meminfo("MemTotal")] if m is not None]
+    cgroup = _cgroup_memory()
+    if cgroup is not None:
+        sizes.append(cgroup[0])
     return min(sizes) if sizes else None
 
 

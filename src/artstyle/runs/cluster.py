@@ -47,9 +47,10 @@ def ray_module() -> Any:
     return ray
 
 
-def connect(address: str | None) -> bool:
+def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> bool:
     """Connect to the cluster at ``address`` (or ``$RAY_ADDRESS``); without either, start a local
-    Ray. Returns whether this call started Ray (and so should stop it)."""
+    Ray. ``runtime_env``: the workers' (a driver joining another's cluster takes its). Returns
+    whether this call started Ray (and so should stop it)."""
     ray = ray_module()
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
@@ -57,7 +58,7 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():  # (a program that embeds the runner and connected itself)
         return False
     with _handlers_kept():
-        return _init(ray, address)
+        return _init(ray, address, runtime_env)
 
 
 @contextlib.contextmanager
@@ -75,10 +76,10 @@ def _handlers_kept() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def _init(ray: Any, address: str | None) -> bool:
+def _init(ray: Any, address: str | None, runtime_env: dict[str, Any] | None = None) -> bool:
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env or None)
         else:
             # a Ray of our own listens on loopback only, like every server of ours by default
             ray.init(

@@ -51,7 +51,7 @@ from starlette.requests import ClientDisconnect
 from artstyle.apps.web import MAX_STYLES, MAX_UPLOAD_MB, QUEUE_LIMIT
 from artstyle.apps.web.executors import LocalExecutor, RayExecutor
 from artstyle.apps.web.guard import LOOPBACK, READ_TIMEOUT, Guard, error_response
-from artstyle.apps.web.manager import Manager, QueueFull
+from artstyle.apps.web.manager import Manager, QueueFull, Unavailable
 from artstyle.apps.web.routes import config, images, jobs, page
 from artstyle.apps.web.routes.common import Limits
 from artstyle.apps.web.settings import label
@@ -61,7 +61,7 @@ from artstyle.errors import ArtstyleError, StorageError
 __all__ = ["LOOPBACK", "create_app"]
 
 #: How each error a route may raise reaches the client: one line of JSON with this status.
-STATUS = {NotFound: 404, QueueFull: 429, ArtstyleError: 400}
+STATUS = {NotFound: 404, QueueFull: 429, Unavailable: 503, ArtstyleError: 400}
 
 
 def create_app(

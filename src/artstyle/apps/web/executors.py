@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import multiprocessing as mp
+import os
 import queue
 import re
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,8 @@ from artstyle.apps.web import worker
 from artstyle.apps.web.events import ActorFlags, CancelBoard, Event, Finished, Preview, Saved, Status
 from artstyle.errors import ArtstyleError
 from artstyle.files import atomic_write_bytes, atomic_write_files
+
+log = logging.getLogger("artstyle.studio")
 
 #: The task's keys that name input files (on Ray they travel as bytes).
 INPUT_KEYS = ("content", "styles", "masks", "contents", "clip", "resume")
@@ -41,6 +47,8 @@ class LocalExecutor:
     capacity = 1
     #: The torch threads a job has (None: torch's default), part of a speed's setup key.
     threads: int | None = None
+    #: Why new jobs are refused ("": they are not; see :class:`RayExecutor`).
+    why = ""
 
     def __init__(self, worker_init: str | None = None) -> None:
         self.worker_init = worker_init
@@ -107,8 +115,9 @@ class LocalExecutor:
                 q.join_thread()
 
 
-class RayExecutor:
-    """Jobs as Ray tasks, as many at once as the cluster has CPUs for (``cpus_per_job`` each)."""
+class RayDriver:
+    """Jobs as Ray tasks, as many at once as the cluster has CPUs for (``cpus_per_job`` each): the
+    Ray driver, in a process of its own (:func:`_driver_main`, fed by :class:`RayExecutor`)."""
 
     def __init__(
         self,
@@ -116,6 +125,7 @@ class RayExecutor:
         address: str | None = None,
         cpus_per_job: int = 1,
         worker_init: str | None = None,
+        runtime_env: dict[str, Any] | None = None,
     ) -> None:
         self.data, self.address, self.cpus_per_job, self.worker_init = (
             data,
@@ -123,17 +133,19 @@ class RayExecutor:
             cpus_per_job,
             worker_init,
         )
+        self.runtime_env = runtime_env
         self.refs: dict[str, tuple[Any, Path]] = {}  # a job -> (its task's reference, its folder)
         self._lost: list[tuple[str, str]] = []
         self.capacity = 1
         self.threads = cpus_per_job
         self.started = False
+        self.gone = False  # (the cluster was lost: this driver ends, and a new one takes over)
 
     def start(self) -> None:
         from artstyle.runs.cluster import connect, ray_module
 
         ray = ray_module()
-        self.started = connect(self.address)
+        self.started = connect(self.address, self.runtime_env)
         from ray.util.queue import Queue
 
         self.queue = Queue(actor_options={"num_cpus": 0})
@@ -204,6 +216,7 @@ class RayExecutor:
             why = _lost_why(e)
             if why is not None:
                 self._lost.append((job_id, why))
+                self.gone = self.gone or self._cluster_gone(e)
                 return None
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             return Finished(job_id, Status.FAILED, {"message": f"the Ray task failed: {last[:200]}"})
@@ -225,12 +238,252 @@ class RayExecutor:
         gone, self._lost = self._lost, []
         return gone
 
+    def _cluster_gone(self, e: BaseException) -> bool:
+        """Whether a node's loss took the whole cluster: the one node of the local Ray this driver
+        started, or the last node with CPUs of the cluster it joined."""
+        from ray import exceptions as rx
+
+        if not isinstance(e, rx.NodeDiedError | rx.LocalRayletDiedError):
+            return False
+        if self.started or isinstance(e, rx.LocalRayletDiedError):
+            return True
+        try:
+            from artstyle.runs.cluster import ray_module
+
+            nodes = ray_module().nodes()
+            return not any(n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0 for n in nodes)
+        except Exception:  # (the cluster's own service does not answer either)
+            return True
+
     def stop(self) -> None:
         if self.started:
             from artstyle.runs.cluster import ray_module
 
             with contextlib.suppress(Exception):
                 ray_module().shutdown()
+
+
+class RayExecutor:
+    """Jobs as Ray tasks, run by a Ray driver in a process of its own (:class:`RayDriver`), so that
+    a lost cluster never takes the web server with it: Ray ends a driver whose raylet has died.
+
+    When that process ends unexpectedly (the raylet, a local Ray's or the cluster's, was lost), its
+    running jobs are reported lost (the manager tries them again) and a new driver is started: with
+    no ``address`` it starts a new local Ray and the jobs run there; with one, until the cluster can
+    be reached again (a try every :data:`RETRY_SECONDS`), :attr:`why` says so and the studio refuses
+    new jobs with a 503. One log line says which."""
+
+    #: Seconds between tries to reach a cluster that was lost.
+    RETRY_SECONDS = 10.0
+    #: A driver silent this long is stuck (its raylet gone, a Ray call that never returns): it is
+    #: stopped and counted lost. It says it is alive every second.
+    SILENT_SECONDS = 30.0
+
+    def __init__(
+        self,
+        data: Path,
+        address: str | None = None,
+        cpus_per_job: int = 1,
+        worker_init: str | None = None,
+        driver: Any = None,
+    ) -> None:
+        self.data, self.address, self.worker_init = data, address, worker_init
+        self.cpus_per_job = cpus_per_job
+        self.driver = driver or _driver_main
+        self.capacity = 0
+        self.threads = cpus_per_job
+        self.why = ""  # (why new jobs are refused: the cluster cannot be reached)
+        self.proc: Any = None
+        self.running: set[str] = set()
+        self._lost: list[tuple[str, str]] = []
+        self._join: tuple[str | None, dict[str, Any] | None] = (address, None)
+        self._ready = False
+        self._was_lost = False
+        self._retry_at = 0.0
+        self._heard = time.monotonic()
+
+    @property
+    def where(self) -> str:
+        return f"the Ray cluster at {self.address}" if self.address else "the local Ray"
+
+    def start(self) -> None:
+        """Start the driver and wait until it is connected; an ArtstyleError when it cannot be."""
+        from artstyle.runs.cluster import ray_module
+
+        ray = ray_module()
+        self.address = address = self.address or os.environ.get("RAY_ADDRESS") or None
+        env = None
+        if not address and ray.is_initialized():  # (a program, or a test, connected itself: its cluster)
+            context = ray.get_runtime_context()
+            address, env = context.gcs_address, dict(context.runtime_env or {})
+        self._join = (address, env)
+        self._spawn()
+        deadline = time.monotonic() + 180
+        while not self._ready and not self.why and time.monotonic() < deadline:
+            self._read(0.2)
+            if not self._ready and not self.why and not self.proc.is_alive():
+                code = self.proc.exitcode
+                self.why = f"the Ray driver stopped while it connected to {self.where} (exit code {code})"
+        if not self._ready:
+            self.stop()
+            raise ArtstyleError(self.why or f"{self.where} did not answer within 180 s")
+
+    def _spawn(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._commands, self._events = ctx.Queue(), ctx.Queue()
+        address, env = self._join
+        args = (self._commands, self._events, str(self.data), address, env)
+        args += (self.cpus_per_job, self.worker_init)
+        self.proc = ctx.Process(target=self.driver, args=args, name="artstyle-ray-driver", daemon=True)
+        self.proc.start()
+        self._ready = False
+        self._heard = time.monotonic()
+
+    def _read(self, timeout: float) -> list[Event]:
+        """The driver's messages since the last call (waiting up to ``timeout`` for the first)."""
+        out: list[Event] = []
+        msgs = []
+        with contextlib.suppress(queue.Empty, EOFError, OSError):
+            msgs.append(self._events.get(timeout=timeout))
+            while len(msgs) < 500:
+                msgs.append(self._events.get_nowait())
+        if msgs:
+            self._heard = time.monotonic()
+        for msg in msgs:
+            kind = msg[0]
+            if kind == "ready":
+                self.capacity, self._ready, self.why = msg[1], True, ""
+                if self._was_lost:
+                    again = "a new local Ray was started" if not self.address else f"{self.where} is back"
+                    log.warning("artstyle studio: %s; jobs run again", again)
+                    self._was_lost = False
+            elif kind == "failed":
+                self.why, self.capacity = msg[1], 0
+                self._retry_at = time.monotonic() + self.RETRY_SECONDS
+            elif kind == "lost":
+                self.running.discard(msg[1])
+                self._lost.append((msg[1], msg[2]))
+            elif kind == "event":
+                if isinstance(msg[1], Finished):
+                    self.running.discard(msg[1].job)
+                out.append(msg[1])
+        return out
+
+    def run(self, task: dict[str, Any]) -> None:
+        self.running.add(task["id"])
+        self._commands.put(("run", task))
+
+    def cancel(self, job_id: str, seq: int, stopping: bool = False) -> None:
+        """Raise the job's flag: the task reads it after its next iteration and stops there."""
+        if job_id in self.running:
+            self._commands.put(("cancel", job_id, stopping))
+
+    def events(self, timeout: float) -> list[Event]:
+        out = self._read(timeout)
+        if self._ready and self.proc.is_alive() and time.monotonic() - self._heard > self.SILENT_SECONDS:
+            quiet = self.SILENT_SECONDS
+            log.warning("artstyle studio: the Ray driver has said nothing for %.0f s; stopping it", quiet)
+            self.proc.kill()
+            self.proc.join(5)
+        if self.proc is not None and not self.proc.is_alive() and self._ready:
+            self._driver_lost()
+        elif (self.proc is None or not self.proc.is_alive()) and time.monotonic() >= self._retry_at:
+            # (not connected: try again to start the driver, or to reach the cluster)
+            self._retry_at = time.monotonic() + self.RETRY_SECONDS
+            self._spawn()
+        return out
+
+    def _driver_lost(self) -> None:
+        """The driver ended by itself: Ray ended it (its raylet died), or it crashed."""
+        self._read(0)
+        code = self.proc.exitcode
+        what = f"{self.where} was lost (the Ray driver ended, exit code {code})"
+        then = "a new one is started" if not self.address else "reconnecting"
+        log.warning("artstyle studio: %s; %s", what, then)
+        for job_id in sorted(self.running):
+            self._lost.append((job_id, what))
+        self.running.clear()
+        self.capacity, self._ready, self._was_lost = 0, False, True
+        if self.address:
+            self.why = f"{self.where} cannot be reached; try again when it is back"
+        self._retry_at = 0.0
+
+    def lost(self) -> list[tuple[str, str]]:
+        """Jobs whose Ray worker, node or cluster was lost since the last call, with why in plain words."""
+        gone, self._lost = self._lost, []
+        return gone
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(Exception):
+            self._commands.put(("stop",))
+        self.proc.join(30)
+        if self.proc.is_alive():  # (it ignores SIGTERM: see _driver_main)
+            self.proc.kill()
+            self.proc.join(5)
+        for q in (self._commands, self._events):
+            with contextlib.suppress(Exception):
+                q.close()
+                q.join_thread()
+
+
+def _driver_main(
+    commands: Any,
+    events: Any,
+    data: str,
+    address: str | None,
+    runtime_env: dict[str, Any] | None,
+    cpus_per_job: int,
+    worker_init: str | None,
+) -> None:
+    """The Ray driver's process: connects (or starts a local Ray), then runs the commands of
+    :class:`RayExecutor` and sends back the tasks' events. Ctrl-C and SIGTERM are the server's to
+    handle (it stops this process through a command, once its jobs have stopped and kept their
+    pictures); a server that is gone ends it too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+    driver = RayDriver(Path(data), address, cpus_per_job, worker_init, runtime_env)
+    try:
+        driver.start()
+    except Exception as e:  # (one line for the server: it cannot be reached, or Ray failed)
+        events.put(("failed", f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"))
+        return
+    events.put(("ready", driver.capacity))
+    beat = time.monotonic()
+    while True:
+        if time.monotonic() - beat >= 1.0:
+            events.put(("alive",))
+            beat = time.monotonic()
+        try:
+            cmd = commands.get(timeout=0.05)
+        except queue.Empty:
+            cmd = None
+        if cmd is not None:
+            if cmd[0] == "stop":
+                driver.stop()
+                return
+            if cmd[0] == "run":
+                driver.run(cmd[1])
+            elif cmd[0] == "cancel":
+                driver.cancel(cmd[1], 0, cmd[2])
+            continue
+        if os.getppid() != parent:
+            driver.stop()
+            return
+        for event in driver.events(0.05):
+            events.put(("event", event))
+        lost = driver.lost()
+        if driver.gone:  # (every job of this driver is counted lost by the server, as the cluster)
+            stopping = threading.Thread(target=driver.stop, daemon=True)  # (what is left of it)
+            stopping.start()
+            stopping.join(10)
+            events.close()
+            events.join_thread()
+            os._exit(3)
+        for job_id, why in lost:
+            events.put(("lost", job_id, why))
 
 
 def _lost_why(e: BaseException) -> str | None:

@@ -39,6 +39,10 @@ class QueueFull(ArtstyleError):
     pass
 
 
+class Unavailable(ArtstyleError):
+    """Jobs cannot run now (the Ray cluster cannot be reached): a 503."""
+
+
 class Manager:
     def __init__(
         self,
@@ -148,7 +152,7 @@ class Manager:
         if tries < TRIES and not self._stop.is_set():
             state = self.store.job_dir(job_id) / STATE_FILE
             step = rec.get("saved_step")
-            where = f"resumed from step {step}" if state.exists() and step is not None else "started again"
+            where = f"resumed from step {step}" if state.exists() and step else "started again"
             line = f"{message}; {where}, try {tries + 1} of {TRIES}"
             log.warning("artstyle studio: job %s: %s", job_id, line)
             rec["task"]["resume"] = str(state) if state.exists() else None
@@ -287,6 +291,8 @@ class Manager:
             return {"id": group, "jobs": [self.view(i) for i in ids]}
 
     def _room(self, n: int) -> None:
+        if self.executor.why:
+            raise Unavailable(self.executor.why)
         if not self.accepting:
             raise QueueFull("the server is stopping")
         if len(self.queue) + n > self.queue_limit:

@@ -229,7 +229,7 @@ def stylize_video(
     ``cancelled`` is read after every iteration (a studio's cancel: the run stops as at Ctrl-C,
     keeping its frames); ``ctrl_c``: handle Ctrl-C here (the command line)."""
     opts.check()
-    cfg = cfg.replace(size=cfg.size - cfg.size % 2)  # (H.264 wants even sides; frames are made so)
+    cfg = cfg.replace(size=cfg.size - cfg.size % 2, alpha="white")  # (H.264 wants even sides, no alpha)
     out = Path(out)
     movie = out.suffix.lower() == ".mp4" and not out.is_dir()  # (a folder that exists is a folder)
     if out.suffix and not movie and not out.is_dir():
