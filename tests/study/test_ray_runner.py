@@ -128,3 +128,7 @@ def test_a_node_that_dies_mid_run_loses_nothing(tmp_path, study):
         assert all(json.loads(s.read_text())["runner"] == "ray" for s in sides)
         assert not list((out / "images").glob(".artstyle-*"))  # no half-written file
         assert "5 of 5 runs done" in err
+        # (a run that was on the killed node, if one was, went to another worker, saying so)
+        for line in [x for x in err.splitlines() if "a Ray worker was lost" in x]:
+            assert "its machine left the cluster" in line or "its process died" in line, line
+            assert "goes to another worker, try 2 of 4" in line, line

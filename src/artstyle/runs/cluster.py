@@ -118,6 +118,19 @@ def probe(address: str, timeout: float = 10.0) -> None:
         ) from None
 
 
+#: Seconds a tiled run waits on new workers alone before it asks whether the cluster is still there.
+LOST_AFTER = 60.0
+
+
+def cluster_alive() -> bool:
+    """Whether the cluster this process is connected to has a live machine with CPUs (False when
+    its own service does not answer either)."""
+    try:
+        return any(n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0 for n in ray_module().nodes())
+    except Exception:  # (whatever a cluster that is gone makes Ray raise)
+        return False
+
+
 def _line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
 
@@ -232,7 +245,14 @@ class RayPainter:
                         job,
                         failures,
                     )
-                finished, _ = ray.wait([*running, *self.starting], num_returns=1)
+                # (with only replacements to wait for, look now and then whether a cluster is left)
+                wait = None if running else LOST_AFTER
+                finished, _ = ray.wait([*running, *self.starting], num_returns=1, timeout=wait)
+                if not finished and not cluster_alive():
+                    raise ArtstyleError(
+                        "the Ray cluster was lost (no machine with CPUs is left in it); the tiles "
+                        "painted so far are kept: run the same command again to continue"
+                    )
                 for f in finished:
                     if f in self.starting:  # a replacement is up: it takes tiles from now on
                         actor = self.starting.pop(f)

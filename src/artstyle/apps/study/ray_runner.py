@@ -4,8 +4,10 @@ Workers need not share the driver's disk: each input file travels to the tasks o
 of its bytes), a task loads it exactly as a file is loaded and sends back the image's bytes, its
 sidecar and measures (:func:`artstyle.runs.jobs.execute_run`); the driver writes them, so resume,
 sheets, plots, ``results.csv`` and the report are the same as with the local runner. A task whose
-worker or node dies is retried by Ray (``max_retries``); a run that fails on its own (a bad input,
-a NaN) is reported and the rest go on. Ctrl-C cancels the outstanding tasks and keeps what finished.
+worker or node dies is given to another worker, from its start (a run of a study is short), at most
+:data:`~artstyle.runs.cluster.MAX_RETRIES` more times, each one line; a run that fails on its own
+(a bad input, a NaN) is reported and the rest go on. Ctrl-C cancels the outstanding tasks and
+keeps what finished.
 
 Ray is an optional extra (``pip install "artstyle[cluster]"``), imported only here. The workers
 must have artstyle installed (and the weights: the Caffe VGG19 is fetched once per machine).
@@ -62,9 +64,11 @@ def run_on_ray(
                     except OSError as e:
                         raise ArtstyleError(f"{p}: cannot read ({e.strerror or e})") from None
         pending: dict[Any, RunSpec] = {}
-        for spec in specs:
+        tries: dict[int, int] = {}  # id(spec) -> tries so far
+
+        def submit(spec: RunSpec) -> None:
             gpus = 1 if spec.config.device == "cuda" else 0
-            ref = remote.options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=MAX_RETRIES).remote(
+            ref = remote.options(num_cpus=cpus_per_run, num_gpus=gpus, max_retries=0).remote(
                 spec.config.to_dict(),
                 inputs[spec.content],
                 inputs[spec.style],
@@ -73,6 +77,10 @@ def run_on_ray(
                 cpus_per_run,
             )
             pending[ref] = spec
+            tries[id(spec)] = tries.get(id(spec), 0) + 1
+
+        for spec in specs:
+            submit(spec)
         failures = 0
         bar = tqdm(
             total=len(specs) + skipped,
@@ -86,6 +94,15 @@ def run_on_ray(
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 for ref in done:
                     spec = pending.pop(ref)
+                    lost = _lost(ray, ref)
+                    if lost and tries[id(spec)] <= MAX_RETRIES:
+                        tqdm.write(
+                            f"artstyle: a Ray worker was lost ({lost}); the run {spec.pair} "
+                            f"{spec.variant.name} goes to another worker, try {tries[id(spec)] + 1} of "
+                            f"{MAX_RETRIES + 1}"
+                        )
+                        submit(spec)
+                        continue
                     outcome = _collect(ray, ref, spec)
                     outcomes.append(outcome)
                     if outcome.status == "failed":
@@ -103,6 +120,20 @@ def run_on_ray(
         if started:
             ray.shutdown()
     return outcomes, interrupted
+
+
+def _lost(ray: Any, ref: Any) -> str:
+    """Why a finished task's worker or node was lost ("" for a task that ran to its end or failed
+    on its own)."""
+    try:
+        ray.get(ref)
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError):
+        return "its process died; out of memory?"
+    except (ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError):
+        return "its machine left the cluster"
+    except Exception:  # (the task's own failure: reported as such)
+        return ""
+    return ""
 
 
 def _collect(ray: Any, ref: Any, spec: RunSpec) -> Outcome:

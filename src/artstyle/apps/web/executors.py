@@ -247,13 +247,9 @@ class RayDriver:
             return False
         if self.started or isinstance(e, rx.LocalRayletDiedError):
             return True
-        try:
-            from artstyle.runs.cluster import ray_module
+        from artstyle.runs.cluster import cluster_alive
 
-            nodes = ray_module().nodes()
-            return not any(n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0 for n in nodes)
-        except Exception:  # (the cluster's own service does not answer either)
-            return True
+        return not cluster_alive()
 
     def stop(self) -> None:
         if self.started:
