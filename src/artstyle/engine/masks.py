@@ -71,10 +71,16 @@ def mask_tensor(mask: Image.Image, size: tuple[int, int], device: torch.device |
     return torch.from_numpy(a.copy())[None, None].to(device)
 
 
+def kept_transparency(content: Image.Image, cfg: StyleConfig) -> tuple[Image.Image, Image.Image] | None:
+    """The photo's (alpha, colours not on white) when the run keeps its transparency (``alpha``
+    ``keep`` and a photo that has some, as decoded); None otherwise."""
+    return transparency(content) if cfg.alpha == "keep" else None
+
+
 def kept_alpha(content: Image.Image, cfg: StyleConfig, name: str = "the photo") -> Image.Image | None:
-    """The photo's alpha ("L") when the run keeps it (``alpha`` ``keep`` and a photo with
-    transparency, as decoded); None otherwise. A photo with nothing opaque is one ArtstyleError."""
-    found = transparency(content) if cfg.alpha == "keep" else None
+    """The photo's alpha ("L") when the run keeps it (:func:`kept_transparency`); None otherwise. A
+    photo with nothing opaque is one ArtstyleError."""
+    found = kept_transparency(content, cfg)
     if found is None:
         return None
     alpha = found[0]
@@ -97,7 +103,7 @@ def alpha_masks(alpha: Image.Image, masks: Sequence[Image.Image] | None, n_style
 def with_alpha(image: Image.Image, content: Image.Image, cfg: StyleConfig) -> Image.Image:
     """A finished picture (RGB, any size) with the photo's alpha when the run keeps it, resized
     to it; else the picture as it is."""
-    found = transparency(content) if cfg.alpha == "keep" else None
+    found = kept_transparency(content, cfg)
     if found is None:
         return image
     out = image.copy()

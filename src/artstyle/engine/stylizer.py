@@ -21,7 +21,14 @@ from PIL import Image
 
 from artstyle.config import StyleConfig
 from artstyle.engine import color
-from artstyle.engine.masks import alpha_masks, as_masks, kept_alpha, mask_tensor, with_alpha
+from artstyle.engine.masks import (
+    alpha_masks,
+    as_masks,
+    kept_alpha,
+    kept_transparency,
+    mask_tensor,
+    with_alpha,
+)
 from artstyle.engine.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.engine.painter import LocalPainter, TileJob, TilePainter
 from artstyle.engine.plan import Level, Plan, plan_run
@@ -37,7 +44,7 @@ from artstyle.engine.runtime import (
 )
 from artstyle.engine.tiles import Blend
 from artstyle.errors import ArtstyleError, NonFiniteLossError, setting
-from artstyle.images.decode import STRAIGHT, as_image, load_image, transparency
+from artstyle.images.decode import STRAIGHT, as_image, load_image
 from artstyle.images.geometry import resize, to_image, to_tensor, upsample
 from artstyle.log import Log, quiet
 from artstyle.model.network import VGGFeatures
@@ -674,7 +681,7 @@ def finish_image(output: torch.Tensor, content: Image.Image, cfg: StyleConfig) -
 
 def _painted_photo(content: Image.Image, cfg: StyleConfig) -> Image.Image:
     """The photo as the run painted it: its colours not composited when it keeps the alpha."""
-    found = transparency(content) if cfg.alpha == "keep" else None
+    found = kept_transparency(content, cfg)
     return content if found is None else found[1]
 
 
