@@ -80,3 +80,25 @@ def test_the_look_term_is_the_style_terms_of_the_reduced_picture():
     assert kinds(Detail(1.0, small, 2.0)) == ["anchor", "look"]
     assert kinds(Detail(0.0, small, 2.0)) == ["look"] and kinds(Detail(1.0, None, 2.0)) == ["anchor"]
     assert kinds(Detail(0.0, None, 2.0)) == []
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "sliced_wasserstein"])
+def test_native_layers_take_their_targets_from_the_painting_at_its_own_size(style_loss):
+    from artstyle.engine.objective import StyleTargets
+    from artstyle.images.geometry import to_tensor
+
+    obj, cfg = _objective(style_loss=style_loss)
+    big, own = to_tensor(stripes_image(96, 96)), to_tensor(stripes_image(40, 40))
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    mixed = StyleTargets.build(obj.features, cfg, [big], g(), native=[own], native_layers=["relu1_1"])
+    at_big = StyleTargets.build(obj.features, cfg, [big], g())
+    at_own = StyleTargets.build(obj.features, cfg, [own], g())
+    x = torch.rand(1, 3, 64, 64) * 255
+    feats = obj.features(x)
+    loss = lambda t, layer: float(t.losses[0][layer](feats[layer]))  # noqa: E731
+    assert list(mixed.losses[0]) == ["relu1_1", "relu2_1"]  # (the layers' order kept)
+    assert loss(mixed, "relu1_1") == pytest.approx(loss(at_own, "relu1_1"), rel=1e-5)
+    assert loss(mixed, "relu1_1") != pytest.approx(loss(at_big, "relu1_1"), rel=1e-3)
+    assert [w for *_, w in mixed.terms][0] == pytest.approx([w for *_, w in at_own.terms][0])
+    if style_loss == "gram":  # (sliced Wasserstein's projections are drawn in another order)
+        assert loss(mixed, "relu2_1") == pytest.approx(loss(at_big, "relu2_1"), rel=1e-5)

@@ -275,3 +275,20 @@ def test_a_wide_photo_painted_small_is_one_line_naming_paint_size():
         192,
         32,
     )
+
+
+def test_detail_levels_match_the_shallow_layers_to_the_painting_at_no_more_than_its_own_pixels():
+    cfg = StyleConfig(size=2048, native_blocks=2)
+    plan = plan_run((1024, 768), [(650, 483), (1600, 1200)], cfg)
+    by_side = {max(lv.size): lv for lv in plan.levels}
+    assert [max(s) for s in by_side[2048].style_sizes] == [2048, 2048]  # (the deep layers: as today)
+    assert by_side[2048].native_sizes == ((650, 483), (1600, 1200))  # never enlarged
+    assert by_side[1024].native_sizes == ((650, 483), (1024, 768))  # (a larger one reduced as usual)
+    assert by_side[512].native_sizes == by_side[256].native_sizes == ()  # the painted levels: unchanged
+    assert [round(lv.painting_px, 3) for lv in plan.levels] == [1.0, 1.0, 0.635, 0.317]
+    today = plan_run((1024, 768), [(650, 483), (1600, 1200)], cfg.replace(native_blocks=0))
+    assert all(lv.native_sizes == () for lv in today.levels)
+    assert [dataclasses.replace(lv, native_sizes=()) for lv in plan.levels] == list(today.levels)
+    assert Plan.from_dict(plan.to_dict()) == plan
+    # a painting as large as the poster gives nothing to change
+    assert all(lv.native_sizes == () for lv in plan_run((1024, 768), [(4096, 3072)], cfg).levels)

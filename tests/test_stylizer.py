@@ -67,3 +67,24 @@ def test_bad_settings_fail_at_construction():
         Stylizer([stripes_image()], style_blend_weights=(1, 2))
     with pytest.raises(ArtstyleError, match="style"):
         Stylizer([], **CFG)
+
+
+def test_a_detail_level_reads_the_shallow_layers_from_the_painting_at_its_own_pixels(monkeypatch):
+    seen = []
+    real = objective.StyleTargets.build.__func__
+
+    def spy(cls, features, cfg, styles, *a, native=(), native_layers=(), **k):
+        seen.append(([tuple(s.shape[-2:]) for s in styles], [tuple(n.shape[-2:]) for n in native], native_layers))
+        return real(cls, features, cfg, styles, *a, native=native, native_layers=native_layers, **k)
+
+    monkeypatch.setattr(objective.StyleTargets, "build", classmethod(spy))
+    cfg = dict(size=128, paint_size=64, coarse_min_size=32, iterations=2, coarse_iterations=2)
+    painting = stripes_image(48, 40)
+    out = Stylizer(painting, native_blocks=1, **cfg).stylize(gradient_image(64, 48))
+    assert seen == [
+        ([(53, 64)], [], ("relu1_1",)),  # the painted level: every layer at style_scale (h, w)
+        ([(107, 128)], [(40, 48)], ("relu1_1",)),  # the detail level: relu1_1 at the painting's own size
+    ]
+    today = Stylizer(painting, **cfg).stylize(gradient_image(64, 48))
+    assert out.image.size == today.image.size == (128, 96)
+    assert not np.array_equal(np.asarray(out.image), np.asarray(today.image))

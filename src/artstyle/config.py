@@ -238,6 +238,17 @@ class StyleConfig:
         "beyond its own pixels: crisper strokes, but the deep layers then paint small swirls).",
         group="size",
     )
+    native_blocks: int = setting(
+        0,
+        "At a level larger than paint_size, the style layers in the network's first N blocks "
+        "(2: relu1_1 and relu2_1, the painting's texture and edges) are matched to the painting at "
+        "no more than its own pixels, the deeper ones (the strokes' layout) at style_scale times the "
+        "level as everywhere else: a poster from a smaller painting then has the painting's own "
+        "detail at 1:1 rather than its pixels enlarged. 0 = every layer at style_scale times the level.",
+        group="size",
+        lo=0,
+        hi=5,
+    )
     # -- content -------------------------------------------------------------------------------
     content_layers: tuple[str, ...] = setting(
         ("relu4_2", "relu5_2"), "Content layers; the first gets content_weight_blend.", group="loss"

@@ -82,6 +82,9 @@ def test_the_estimate_before_start_and_against_the_real_time(tmp_path: Path) -> 
             and first["memory_gb"] > 0
             and first["error"] is None
         )
+        assert first["painting_px"] == first["jobs"][0]["painting_px"] == 1  # (a 512 px painting, 48 px)
+        poster = {**data, "settings": json.dumps({"size": 2048, "max_memory": 64})}
+        assert c.post("/api/jobs/estimate", data=poster).json()["painting_px"] == 0.25  # (512 px for 2048)
         job = c.post("/api/jobs", data=data).json()
         assert job["estimate"]["seconds"] > 0
         wait(c, job["id"], finished)

@@ -251,6 +251,7 @@ def test_size_sets_the_size_and_the_estimate_is_shown_or_refused(
     expect(pg.locator("#f-size")).to_have_value("256")
     expect(pg.locator("#estimate")).to_contain_text("about", timeout=10_000)
     expect(pg.locator("#estimate")).to_contain_text("peak memory")
+    expect(pg.locator("#estimate")).to_contain_text("painting 1 px per picture px")  # (not enlarged)
     shoot(pg, shots, "11-estimate", full_page=False)
     settings(pg, max_memory=0.5)
     pg.check("#size-4096")

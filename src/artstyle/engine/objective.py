@@ -62,35 +62,54 @@ class StyleTargets:
         styles: Sequence[torch.Tensor],
         generator: torch.Generator | None = None,
         tile: int = 0,
+        native: Sequence[torch.Tensor] = (),
+        native_layers: Sequence[str] = (),
     ) -> StyleTargets:
         """The terms of ``styles`` (tensors at their size for the level). ``tile``: read a painting
         larger than this in tiles (:func:`painting_stats`; Gram and mean-covariance targets only),
-        so that its pass stays within a tiled level's memory."""
+        so that its pass stays within a tiled level's memory. ``native``: the same paintings at
+        another size (at a detail level, no more than their own pixels), whose statistics are the
+        targets of ``native_layers`` instead."""
         lw = layer_weights(len(cfg.style_layers), cfg.style_layer_weight_exp)
         bw = blend_weights(len(styles), cfg.style_blend_weights)
         k = STYLE_LOSS_SCALE[cfg.style_loss]
         relative = cfg.loss_normalization == "relative"
         losses = nn.ModuleList()
         terms: list[tuple[int, str, float]] = []
+        own = set(native_layers) if native else set()
         with torch.no_grad():
             for s, (style, b) in enumerate(zip(styles, bw, strict=True)):
-                pieces = tile and cfg.style_loss != "sliced_wasserstein" and max(style.shape[-2:]) > tile
-                if pieces:
-                    stats = painting_stats(features, style, cfg.network, cfg.style_layers, tile)
-                else:
-                    feats = features(style)
-                per_layer = nn.ModuleDict()
+                at = {layer: style for layer in cfg.style_layers}
+                at.update({layer: native[s] for layer in own})
+                made: dict[str, nn.Module] = {}
+                for image in {id(x): x for x in at.values()}.values():  # (one pass per size)
+                    layers = [layer for layer in cfg.style_layers if at[layer] is image]
+                    made.update(_style_losses(features, cfg, image, layers, tile, generator))
+                per_layer = nn.ModuleDict({layer: made[layer] for layer in cfg.style_layers})
                 for layer, w in zip(cfg.style_layers, lw, strict=True):
-                    if pieces:
-                        per_layer[layer] = STYLE_LOSSES[cfg.style_loss](stats=stats[layer])
-                    elif cfg.style_loss == "sliced_wasserstein":
-                        per_layer[layer] = SlicedWassersteinStyleLoss(feats[layer], generator)
-                    else:
-                        per_layer[layer] = STYLE_LOSSES[cfg.style_loss](feats[layer])
                     scale = 1 / max(per_layer[layer].blank_loss(), 1e-12) if relative else k
                     terms.append((s, layer, cfg.applied_style_weight * b * w * scale))
                 losses.append(per_layer)
         return cls(losses, terms)
+
+
+def _style_losses(
+    features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    cfg: StyleConfig,
+    style: torch.Tensor,
+    layers: Sequence[str],
+    tile: int,
+    generator: torch.Generator | None,
+) -> dict[str, nn.Module]:
+    """The loss modules of ``layers`` with ``style``'s statistics as targets (see
+    :meth:`StyleTargets.build`)."""
+    if tile and cfg.style_loss != "sliced_wasserstein" and max(style.shape[-2:]) > tile:
+        stats = painting_stats(features, style, cfg.network, layers, tile)
+        return {layer: STYLE_LOSSES[cfg.style_loss](stats=stats[layer]) for layer in layers}
+    feats = features(style)
+    if cfg.style_loss == "sliced_wasserstein":
+        return {layer: SlicedWassersteinStyleLoss(feats[layer], generator) for layer in layers}
+    return {layer: STYLE_LOSSES[cfg.style_loss](feats[layer]) for layer in layers}
 
 
 def painting_stats(

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from artstyle.config import MIN_TILE, StyleConfig
-from artstyle.engine.pyramid import level_budgets, painted_level, style_size
+from artstyle.engine.pyramid import (
+    is_detail_level,
+    level_budgets,
+    native_layers,
+    painted_level,
+    painting_px,
+    style_size,
+)
 from artstyle.engine.tiles import HALO, Tile, axis, grid, overlap_for, pass_shift
 from artstyle.errors import ArtstyleError, setting
 from artstyle.images.geometry import MIN_SIDE
@@ -70,6 +77,13 @@ class Level:
     painted: int | None = None
     anchor: float = 0.0
     look: float = 0.0
+    #: At a detail level with ``native_blocks``: each painting's size for the shallow layers
+    #: (:func:`~artstyle.engine.pyramid.native_layers`), never more than its own pixels; () when
+    #: they are matched at ``style_sizes`` like the rest.
+    native_sizes: tuple[Size, ...] = ()
+    #: The painting's own pixels each pixel of the level gets (along a side; the least over the
+    #: paintings; 1 = not enlarged): :func:`~artstyle.engine.pyramid.painting_px`.
+    painting_px: float = 1.0
 
     @property
     def megapixels(self) -> float:
@@ -141,8 +155,8 @@ class Plan:
         levels = []
         for lv in data["levels"]:
             passes = tuple(Pass(tuple(Tile(**t) for t in p["tiles"]), p["iterations"]) for p in lv["passes"])
-            sizes = tuple(tuple(s) for s in lv["style_sizes"])
-            levels.append(Level(**{**lv, "size": tuple(lv["size"]), "style_sizes": sizes, "passes": passes}))
+            sizes = {k: tuple(tuple(s) for s in lv.get(k, ())) for k in ("style_sizes", "native_sizes")}
+            levels.append(Level(**{**lv, "size": tuple(lv["size"]), **sizes, "passes": passes}))
         return cls(tuple(levels), data.get("budget"))
 
     def describe(self) -> list[dict[str, object]]:
@@ -151,6 +165,8 @@ class Plan:
         for lv in self.levels:
             entry: dict[str, object] = {"size": list(lv.size), "iterations": lv.iterations}
             entry["style_sizes"] = [list(s) for s in lv.style_sizes]
+            if lv.native_sizes:
+                entry["native_sizes"] = [list(s) for s in lv.native_sizes]
             if lv.passes:
                 entry.update(tile=lv.tile, overlap=lv.overlap, tiles=[len(p.tiles) for p in lv.passes])
             out.append(entry)
@@ -245,7 +261,7 @@ def plan_run(
     sizes = [size for size, _ in budgets]
     for i, (size, iterations) in enumerate(budgets):
         k = painted_level(sizes, i, cfg)
-        detail = {}
+        detail: dict[str, Any] = {}
         look = 0.0
         if k is not None:
             anchor = max(size) / max(sizes[i - 1]) / 2 if cfg.detail_anchor else 0.0
@@ -253,6 +269,10 @@ def plan_run(
             detail = {"painted": k, "anchor": anchor, "look": look}
         untiled = tuple(style_size(s, size, cfg) for s in style_sizes)
         tiled = tuple(style_size(s, size, cfg, native=cfg.tile_painting == "native") for s in style_sizes)
+        detail["painting_px"] = min((painting_px(s, size, cfg) for s in style_sizes), default=1.0)
+        native = tuple(style_size(s, size, cfg, native=True) for s in style_sizes)
+        if is_detail_level(size, cfg) and native_layers(cfg) and native != untiled:
+            detail["native_sizes"] = native
         tile = _tile_for(size, untiled, tiled, iterations, cfg, budget, look)
         region = (
             size

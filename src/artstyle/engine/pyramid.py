@@ -7,7 +7,8 @@ How the config decides the levels: the full size is the photo with its long side
 level whose long side would be under ``coarse_min_size`` (or short side under 32 px) is dropped.
 Iterations: ``level_iterations`` (one per level, coarsest first, the dropped levels' entries
 dropped with them) when given, else ``coarse_iterations`` at each coarse level and ``iterations``
-at the full size. A painting's size at a level: its long side ``style_scale`` times the level's.
+at the full size. A painting's size at a level: its long side ``style_scale`` times the level's
+(at a detail level, for the layers of :func:`native_layers`, never more than its own pixels).
 
 A picture larger than ``paint_size`` (by more than sqrt(scale_ratio)) is painted at ``paint_size``
 first, with the levels above, and then given detail (:func:`detail_sizes`): levels ``scale_ratio``
@@ -25,6 +26,7 @@ import math
 from artstyle.config import StyleConfig
 from artstyle.errors import ArtstyleError, setting
 from artstyle.images.geometry import MIN_SIDE, fit_long_side
+from artstyle.layers import layer as layer_entry
 
 
 def level_sizes(
@@ -120,6 +122,21 @@ def style_size(
         k = MIN_SIDE / min(painting)
         w, h = max(MIN_SIDE, math.ceil(painting[0] * k)), max(MIN_SIDE, math.ceil(painting[1] * k))
     return w, h
+
+
+def native_layers(cfg: StyleConfig) -> tuple[str, ...]:
+    """The style layers matched to the painting at no more than its own pixels at a detail level
+    (``native_blocks``: those in the network's first blocks; texture and edges)."""
+    return tuple(
+        name for name in cfg.style_layers if layer_entry(cfg.network, name).block <= cfg.native_blocks
+    )
+
+
+def painting_px(painting: tuple[int, int], level: tuple[int, int], cfg: StyleConfig) -> float:
+    """How many of the painting's own pixels (along a side) each pixel of a level of ``level``
+    gets at ``style_scale``: 1 when the painting has as many as the level asks for or more (it is
+    then reduced), less when it is enlarged (0.32: each of its pixels spread over three)."""
+    return min(1.0, max(painting) / max(1.0, max(level) * cfg.style_scale))
 
 
 def used_sides(cfg: StyleConfig) -> tuple[int, int]:

@@ -32,7 +32,7 @@ from artstyle.engine.masks import (
 from artstyle.engine.objective import Detail, Objective, StyleTargets, Term, network_features, use_amp
 from artstyle.engine.painter import LocalPainter, TileJob, TilePainter
 from artstyle.engine.plan import Level, Plan, plan_run
-from artstyle.engine.pyramid import used_sides
+from artstyle.engine.pyramid import native_layers, used_sides
 from artstyle.engine.runtime import (
     check_memory,
     get_weights,
@@ -222,7 +222,7 @@ class Stylizer:
         #: Paints a tiled level's tiles (:mod:`artstyle.engine.painter`; a Ray cluster:
         #: :mod:`artstyle.runs.cluster`); None: here, with this stylizer's network.
         self.painter: TilePainter | None = None
-        self._targets: dict[tuple[int, int], StyleTargets] = {}
+        self._targets: dict[tuple[Any, ...], StyleTargets] = {}
 
     #: Settings a derived Stylizer may change: they decide how long and from where it optimises,
     #: not the network or the paintings' targets, which it shares.
@@ -364,16 +364,21 @@ class Stylizer:
         """The paintings' style terms at ``level`` (cached by size when they do not depend on the
         photo)."""
         cached = self.cfg.preserve_color == "none"
-        if cached and level.size in self._targets:
-            return self._targets[level.size]
-        ss = [
-            to_tensor(resize(s, size), self.device)
-            for s, size in zip(styles_in, level.style_sizes, strict=True)
-        ]
+        key = (level.size, level.style_sizes, level.native_sizes)
+        if cached and key in self._targets:
+            return self._targets[key]
+        ss, native = (
+            [to_tensor(resize(s, size), self.device) for s, size in zip(styles_in, sizes, strict=True)]
+            if sizes
+            else []
+            for sizes in (level.style_sizes, level.native_sizes)
+        )
         features = partial(network_features, self.net, use_amp(self.cfg, self.device))
-        targets = StyleTargets.build(features, self.cfg, ss, gen, tile=level.tile)
+        targets = StyleTargets.build(
+            features, self.cfg, ss, gen, tile=level.tile, native=native, native_layers=native_layers(self.cfg)
+        )
         if cached:
-            self._targets[level.size] = targets
+            self._targets[key] = targets
         return targets
 
     def start(

@@ -67,6 +67,9 @@ class Progress:
             tile += f" {resident_gb():.1f}/{self.plan.budget / GB:.1f} GB"
         elif step.tile:
             tile += f" {resident_gb():.1f} GB"
+        # (the painting's own pixels per pixel of the level: under 1, it is enlarged)
+        level = self.plan.levels[min(step.scale, len(self.plan.levels)) - 1]
+        tile += f" painting {level.painting_px:.2g} px/px"
         self.bar.bar_format = _BAR.format(
             f"it {step.iteration}/{step.total} scale {step.scale}/{step.scales} "
             f"{step.size[0]}x{step.size[1]}{tile} loss {loss.get('total', 0):.3g} "

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from artstyle.config import StyleConfig, from_dict
 from artstyle.engine.masks import kept_alpha
 from artstyle.engine.painter import TilePainter
 from artstyle.engine.plan import GB, Plan
+from artstyle.engine.pyramid import native_layers, painting_px
 from artstyle.engine.stylizer import (
     RunState,
     Step,
@@ -86,6 +88,27 @@ class RunFailed(ArtstyleError):
         self.reason, self.image = reason, image
 
 
+#: A painting that gives each pixel of the picture fewer of its own pixels than this (along a
+#: side) is named, with the size of scan that would give the picture its own strokes at 1:1.
+SCAN_HINT = 0.5
+
+
+def small_painting_line(style: Source, plan: Plan, cfg: StyleConfig) -> str | None:
+    """One line when ``style`` is much smaller than the picture of ``plan`` asks for, else None."""
+    full = plan.full
+    px = painting_px(style.image.size, full, cfg)
+    if px >= SCAN_HINT:
+        return None
+    w, h = style.image.size
+    own = " (its texture and edges are matched at its own pixels)" if native_layers(cfg) else ""
+    return (
+        f"artstyle: the painting {style.name} ({w}x{h}) gives each pixel of this {full[0]}x{full[1]} "
+        f"picture {px:.2g} of its own pixels: it is enlarged {1 / px:.1f}x{own}; a scan of it at least "
+        f"{math.ceil(max(full) * cfg.style_scale)} px long would give the picture the painting's own "
+        "strokes at 1:1"
+    )
+
+
 def run_job(
     content: Source,
     styles: Sequence[Source],
@@ -110,6 +133,10 @@ def run_job(
             stylizer.painter = opts.painter
         else:
             log("artstyle: nothing is painted in tiles at this size and memory; all of it is painted here")
+    for style in styles:  # (one line for a painting much smaller than the picture asks for)
+        line = small_painting_line(style, plan, cfg)
+        if line:
+            log(line)
     store, resume = None, None
     with contextlib.ExitStack() as held:  # (a tiled run's state stays locked until the run ends, however)
         if plan.tiled:
@@ -156,6 +183,7 @@ def run_job(
         extra = {**opts.extra, "plan": plan.describe()} if plan.tiled else dict(opts.extra)
         if plan.budget is not None:
             extra["memory_budget_gb"] = round(plan.budget / GB, 2)
+        extra["painting_px"] = round(plan.levels[-1].painting_px, 3)
         if alpha is not None:
             extra["alpha"] = "kept" if keeps_alpha(out_path) else "put on white (the format has none)"
 

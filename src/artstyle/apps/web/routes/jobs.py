@@ -124,6 +124,7 @@ def _estimate(
         "memory_gb": round(estimate_memory(plan, req.cfg) / 2**30, 2),
         "size": list(plan.full),
         "tiled": plan.tiled,
+        "painting_px": round(plan.levels[-1].painting_px, 3),
         "plan": plan,
     }
     if error:
@@ -148,6 +149,8 @@ async def estimate(
         "seconds": round(sum(e["seconds"] for e in known), 1) if known else None,
         "basis": known[0]["basis"] if known else None,
         "memory_gb": max(e["memory_gb"] for e in known) if known else None,
+        # (the painting's own pixels each pixel of the picture gets, the least over the photos)
+        "painting_px": min(e["painting_px"] for e in known) if known else None,
         "available_gb": round(available / 2**30, 1) if available else None,
         "error": next((e["error"] for e in each if "error" in e), None),
         "skipped": req.skipped,

@@ -192,8 +192,13 @@ export async function estimate() {
     const n = e.jobs.length;
     const basis = e.basis === "measured" ? "from this machine's runs" : "a first guess until this machine has run once";
     const memory = `peak memory about ${e.memory_gb} GB` + (e.available_gb ? ` of ${e.available_gb} GB free` : "");
+    // (how many of the painting's own pixels each pixel of the picture gets; under 1 it is enlarged)
+    const px = e.painting_px;
+    const painting = px === null || px === undefined ? "" :
+      ` · painting ${px >= 1 ? "1" : px.toPrecision(2)} px per picture px` +
+      (px < 0.5 ? ` (enlarged ${(1 / px).toFixed(1)}×: a larger scan of it gives finer strokes)` : "");
     box.textContent = `${n > 1 ? n + " pictures, " : ""}about ${duration(e.seconds)} (${basis}) · ${memory}` +
-      (e.jobs.some((j) => j.tiled) ? " · painted in tiles" : "");
+      (e.jobs.some((j) => j.tiled) ? " · painted in tiles" : "") + painting;
   }
   updateStart();
 }
