@@ -20,6 +20,12 @@ say so). For every output:
     python benchmarks/poster.py --pairs tubingen:starry_night --sizes 2048 --modes untiled tiled
     python benchmarks/poster.py --sizes 4096 --modes tiled --max-memory 6
     python benchmarks/poster.py --report-only    # the table from the outputs already there
+    python benchmarks/poster.py --pairs car:the_scream --modes today native2   # posters at 1:1
+
+Crispness: the mean |Laplacian| of the picture at its own pixels against the direct 512 px
+picture's (1.0: as much detail at 1:1 as the 512 px picture has at 1:1); the control row gives the
+512 px picture enlarged (its floor) and the painting at its own pixels. ``--modes A B ...`` also
+writes ``PAIR-SIZE-compare.png``: the same 1:1 crops of each mode side by side, and each reduced.
 
 Outputs go to ``benchmarks/poster-out/`` (ignored by git); ``--reuse`` keeps finished outputs.
 """
@@ -53,7 +59,14 @@ MODES = {
     "tiled": "",  # tiles where the budget (--max-memory) says
     "enlarged": "--tile-painting enlarged",
     "ray": "--runner ray",
+    # untiled, the painting's shallow layers at its own pixels (native_blocks) or not (today's)
+    "today": "--native-blocks 0",
+    "native1": "--native-blocks 1",
+    "native2": "--native-blocks 2",
+    "native3": "--native-blocks 3",
 }
+#: Modes painted whole whatever the budget.
+UNTILED = ("untiled", "today", "native1", "native2", "native3")
 
 
 def paths(pair: str) -> tuple[Path, Path]:
@@ -67,9 +80,9 @@ def run(pair: str, size: int, mode: str, budget: float, extra: str, reuse: bool)
     if reuse and out.exists() and Path(str(out) + ".json").exists():
         return out
     flags = f"--size {size} {MODES[mode]} {extra}"
-    if mode != "untiled" and budget:
+    if mode not in UNTILED and budget:
         flags += f" --max-memory {budget}"
-    if mode == "untiled":
+    if mode in UNTILED:
         flags += " --max-memory 1000"  # (no tiles, whatever is available)
     exe = Path(sys.executable).parent / "artstyle"
     cmd = ["/usr/bin/time", "-v", str(exe), "stylize", str(photo), str(painting), "-o", str(out)]
@@ -140,6 +153,37 @@ def crops(out: Path, borders: list[tuple[int, int, str]], box: int = 256) -> Non
         sheet.save(str(out)[:-4] + ".crops.png")
 
 
+def crispness(image: Image.Image) -> float:
+    """Mean |Laplacian| (4-neighbour) of the luminance at the image's own pixels: how much detail
+    a picture has at 1:1 (a picture enlarged k times has about 1/k^2 of its own)."""
+    y = np.asarray(image.convert("L"), np.float64)
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    return float(np.abs(lap).mean())
+
+
+def compare(pair: str, size: int, modes: list[str], box: int = 384) -> Path | None:
+    """The same 1:1 crops (the centre, and a third in from the top left) of every mode's picture
+    side by side, with each reduced to 512 px below: ``OUT/PAIR-SIZE-compare.png``."""
+    stem = OUT / f"{pair.replace(':', '-')}-{size}"
+    pics = [(m, Path(f"{stem}-{m}.png")) for m in modes]
+    pics = [(m, load_image(p)) for m, p in pics if p.exists()]
+    if len(pics) < 2:
+        return None
+    w, h = pics[0][1].size
+    spots = [(w // 2 - box // 2, h // 2 - box // 2), (w // 3 - box // 2, h // 3 - box // 2)]
+    small = [resize(im, fit_long_side(im.size, 512)) for _, im in pics]
+    gap = 8
+    width = max(len(pics) * (box + gap), len(pics) * (small[0].width + gap))
+    sheet = Image.new("RGB", (width, len(spots) * (box + gap) + small[0].height), "white")
+    for i, (_, im) in enumerate(pics):
+        for j, (x0, y0) in enumerate(spots):
+            sheet.paste(im.crop((x0, y0, x0 + box, y0 + box)), (i * (box + gap), j * (box + gap)))
+        sheet.paste(small[i], (i * (small[0].width + gap), len(spots) * (box + gap)))
+    out = Path(f"{stem}-compare.png")
+    sheet.save(out)
+    return out
+
+
 def reference(pair: str, reuse: bool) -> Path:
     """The direct 512 px run of the pair (default settings)."""
     photo, painting = paths(pair)
@@ -168,19 +212,26 @@ def main() -> None:
         sys.exit(f"{SHARED} is absent: the benchmark needs ../shared/images beside the checkout")
     OUT.mkdir(exist_ok=True)
     judge = Judge()
-    head = "| pair | size | mode | wall | peak GB | tiles (finest) | seams | style vs 512 | content vs 512 |"
+    head = (
+        "| pair | size | mode | wall | peak GB | tiles (finest) | seams | crispness vs 512 | "
+        "style vs 512 | content vs 512 |"
+    )
     print("\n" + head)
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for pair in args.pairs:
         photo, painting = paths(pair)
         ref_path = reference(pair, args.reuse or args.report_only)
         ref = judge.measure(ref_path, photo, painting)
+        sharp = crispness(load_image(ref_path))
         for size in args.sizes:
             direct = load_image(ref_path)
             round_trip = direct.resize(fit_long_side(direct.size, size), Image.Resampling.BICUBIC)
             m = judge.measure(round_trip.resize(direct.size, Image.Resampling.LANCZOS), photo, painting)
+            own = crispness(load_image(painting))
             print(
                 f"| {pair} | {size} | control: 512 px enlarged and reduced | | | | | "
+                f"{crispness(round_trip) / sharp:.2f} (enlarged; the painting at its own pixels: "
+                f"{own / sharp:.2f}) | "
                 f"{m['style'] / ref['style']:.2f} ({m['style']:.3f}) | "
                 f"{m['content'] / ref['content']:.2f} ({m['content']:.3f}) |",
                 flush=True,
@@ -190,14 +241,15 @@ def main() -> None:
                 if not args.report_only:
                     got = run(pair, size, mode, args.max_memory, args.flags, args.reuse)
                     if got is None:
-                        print(f"| {pair} | {size} | {mode} | failed | | | | | |")
+                        print(f"| {pair} | {size} | {mode} | failed | | | | | | |")
                         continue
                 if not out.exists():
                     continue
                 timing = json.loads((OUT / (out.name + ".time")).read_text())
                 ratio, borders = seam_ratio(out)
                 crops(out, borders) if borders else None
-                small = resize(load_image(out), fit_long_side(load_image(out).size, 512))
+                big = load_image(out)
+                small = resize(big, fit_long_side(big.size, 512))
                 m = judge.measure(small, photo, painting)
                 side = json.loads(Path(str(out) + ".json").read_text())
                 tiled = [lv for lv in side.get("plan", []) if "tile" in lv]
@@ -205,10 +257,12 @@ def main() -> None:
                 print(
                     f"| {pair} | {size} | {mode} | {timing['wall_s'] / 60:.1f} min | "
                     f"{timing['peak_kb'] / 2**20:.2f} | {tiles} | {ratio:.3f} | "
+                    f"{crispness(big) / sharp:.2f} | "
                     f"{m['style'] / ref['style']:.2f} ({m['style']:.3f}) | "
                     f"{m['content'] / ref['content']:.2f} ({m['content']:.3f}) |",
                     flush=True,
                 )
+            compare(pair, size, args.modes)
 
 
 if __name__ == "__main__":

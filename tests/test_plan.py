@@ -290,5 +290,7 @@ def test_detail_levels_match_the_shallow_layers_to_the_painting_at_no_more_than_
     assert all(lv.native_sizes == () for lv in today.levels)
     assert [dataclasses.replace(lv, native_sizes=()) for lv in plan.levels] == list(today.levels)
     assert Plan.from_dict(plan.to_dict()) == plan
+    tiled = plan_run((1024, 768), [(650, 483)], cfg, int(3 * GB)).levels[-1]  # (its tiles share the targets)
+    assert tiled.passes and tiled.native_sizes == ((650, 483),) and tiled.style_sizes == ((2048, 1522),)
     # a painting as large as the poster gives nothing to change
     assert all(lv.native_sizes == () for lv in plan_run((1024, 768), [(4096, 3072)], cfg).levels)

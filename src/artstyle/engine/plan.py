@@ -17,6 +17,12 @@ enlarges it beyond its own pixels. Measured on tubingen x Starry Night at 2048 p
 (``benchmarks/poster.py``): enlarged, the picture reduced to 512 px is as far from a direct 512 px
 run as the untiled 2048 px picture is (style distance 0.099 both); native, 0.222, and at 1:1 it is
 strewn with small swirls (the deep layers matched at the painting's own, smaller scale).
+
+At a detail level, ``native_blocks`` splits the layers instead: the shallow ones (texture and edges)
+take their targets from the painting at no more than its own pixels (:attr:`Level.native_sizes`),
+the deep ones (the strokes' layout) from the painting at ``style_scale`` times the level as above.
+Every level records how many of the painting's own pixels each of its pixels gets
+(:attr:`Level.painting_px`), which the progress bar, the sidecar and the studio's estimate show.
 """
 
 from __future__ import annotations
