@@ -133,10 +133,6 @@ def run_job(
             stylizer.painter = opts.painter
         else:
             log("artstyle: nothing is painted in tiles at this size and memory; all of it is painted here")
-    for style in styles:  # (one line for a painting much smaller than the picture asks for)
-        line = small_painting_line(style, plan, cfg)
-        if line:
-            log(line)
     store, resume = None, None
     with contextlib.ExitStack() as held:  # (a tiled run's state stays locked until the run ends, however)
         if plan.tiled:
@@ -176,6 +172,10 @@ def run_job(
                 f"artstyle: continuing the stopped run kept in {store.dir if store else 'its state'} "
                 f"(from step {resume.iteration})"
             )
+        for style in styles:  # (one line for a painting much smaller than the picture asks for)
+            line = small_painting_line(style, plan, cfg)
+            if line:
+                log(line)
         progress = Progress(
             plan, enabled=opts.progress, label=opts.label, start=resume.iteration if resume else 0
         )
