@@ -55,6 +55,14 @@ def _wait_for(path_glob, folder: Path, p: subprocess.Popen, timeout: float = 120
     raise AssertionError(f"no {path_glob} in {folder}: {p.poll()} {p.stderr.read() if p.stderr else ''}")
 
 
+def _tiles_named(state: Path) -> bool:
+    """Whether the kept state's record names a finished tile yet."""
+    try:
+        return bool(json.loads((state / "state.json").read_text())["state"]["tiles"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_stopped_and_killed_tiled_run_continues_to_the_same_picture(tmp_path):
     ref = tmp_path / "ref.png"
@@ -93,6 +101,9 @@ def test_a_state_of_other_settings_is_refused_in_one_line(tmp_path):
     out = tmp_path / "o.png"
     p = subprocess.Popen(_cmd(tmp_path, out), stderr=subprocess.PIPE, text=True)
     _wait_for("tile-2-0-0000.npy", tmp_path / "o.png.state", p)
+    end = time.time() + 120  # (the tile is written before the state's record names it)
+    while time.time() < end and p.poll() is None and not _tiles_named(tmp_path / "o.png.state"):
+        time.sleep(0.02)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=60)
     done = subprocess.run(
